@@ -1,0 +1,7 @@
+{#- Uniqueness of a column combination; dbt_utils would need a package download. -#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}

@@ -1,0 +1,1 @@
+"""Dagster definitions, one folder per capability; loaded by `project.definitions`."""

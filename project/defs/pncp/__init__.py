@@ -1,0 +1,1 @@
+"""PNCP procurement ETL: raw extraction assets, dbt models, checks."""

@@ -1,0 +1,156 @@
+"""Daily-partitioned raw extraction assets, one per PNCP endpoint.
+
+Each asset archives its endpoint-day into `raw.api_requests` (see
+`project.lib.pncp.runner`), inside the warehouse pool since it writes DuckDB. Two checks
+ride along: completeness against PNCP's `totalRegistros` (ERROR) and schema drift
+against the endpoint's first recorded structure (WARN).
+"""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+
+from project.defs.pncp.partitions import daily
+from project.lib.pncp.bookkeeping import record_metrics
+from project.lib.pncp.endpoints import ENDPOINTS, Endpoint
+from project.lib.pncp.runner import EndpointDay, run_endpoint_day
+from project.resources.pncp import PncpClientResource
+from project.resources.warehouse import WarehouseResource
+from project.settings import get_settings
+
+COMPLETE_CHECK = "records_match_totals"
+DRIFT_CHECK = "schema_drift"
+
+
+def raw_key(endpoint: Endpoint) -> dg.AssetKey:
+    return dg.AssetKey(["pncp", "raw", endpoint.name])
+
+
+def _days(context: dg.AssetExecutionContext) -> list[date]:
+    window = context.partition_time_window
+    first, last = window.start.date(), (window.end - timedelta(days=1)).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _metadata(outcomes: list[EndpointDay]) -> dict[str, object]:
+    reports = [o.report for o in outcomes]
+    done = [o.completeness for o in outcomes]
+    received = sum(r.bytes_received for r in reports)
+    new = sum(r.bytes_new for r in reports)
+    return {
+        "days": len(outcomes),
+        "incomplete_days": ", ".join(str(o.report.day) for o in outcomes if o.status != "complete"),
+        "pages_fetched": sum(r.pages_fetched for r in reports),
+        "pages_resumed": sum(r.pages_resumed for r in reports),
+        "records_fetched": sum(r.records_fetched for r in reports),
+        "records_archived": sum(d.archived_records for d in done),
+        "records_expected": sum(d.expected_records for d in done),
+        "bytes_received": received,
+        "bytes_new": new,
+        "dedup_ratio": round(received / new, 3) if new else 0.0,
+        "retries": sum(r.retries for r in reports),
+        "throttled": sum(r.throttled for r in reports),
+        "failed_pages": sum(len(r.failures) for r in reports),
+        "duration_s": round(sum(r.duration_s for r in reports), 3),
+    }
+
+
+def _checks(key: dg.AssetKey, outcomes: list[EndpointDay]) -> Iterator[dg.AssetCheckResult]:
+    done = [o.completeness for o in outcomes]
+    yield dg.AssetCheckResult(
+        asset_key=key,
+        check_name=COMPLETE_CHECK,
+        passed=all(d.complete for d in done),
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "records_archived": sum(d.archived_records for d in done),
+            "records_expected": sum(d.expected_records for d in done),
+            "pages_archived": sum(d.archived_pages for d in done),
+            "pages_expected": sum(d.expected_pages for d in done),
+        },
+    )
+    checked = [o.schema for o in outcomes if o.schema is not None]
+    if checked:
+        drifted = [c for c in checked if c.drift]
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=DRIFT_CHECK,
+            passed=not drifted,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(sorted({c.drift.describe() for c in drifted})) or "no drift",
+            metadata={
+                "fingerprints": ", ".join(sorted({c.fingerprint for c in checked})),
+                "baseline": checked[0].baseline_fingerprint or checked[0].fingerprint,
+                "added": ", ".join(sorted({f for c in drifted for f in c.drift.added})),
+                "removed": ", ".join(sorted({f for c in drifted for f in c.drift.removed})),
+                "changed": ", ".join(sorted({f for c in drifted for f in c.drift.changed})),
+            },
+        )
+
+
+def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
+    key = raw_key(endpoint)
+
+    @dg.asset(
+        key=key,
+        partitions_def=daily,
+        group_name="pncp_raw",
+        kinds={"python", "duckdb"},
+        owners=["team:data-platform"],
+        pool=get_settings().warehouse_pool,
+        description=(
+            f"Raw pages of PNCP `{endpoint.path}` for one day, archived in raw.api_requests "
+            f"(payloads once per sha256 in raw.payloads). Resumes from pages already stored."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(COMPLETE_CHECK, asset=key, description="Records == totalRegistros"),
+            dg.AssetCheckSpec(DRIFT_CHECK, asset=key, description="Record structure is stable"),
+        ],
+        # A backfill of many days runs as one run per asset that loops over the days.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=dg.RetryPolicy(
+            max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL
+        ),
+        tags={"pncp/endpoint": endpoint.name},
+    )
+    def _extract(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, pncp: PncpClientResource
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        outcomes = []
+        with warehouse.get_connection() as conn:
+            client_settings = pncp.client_settings()
+            for day in _days(context):
+                outcome = run_endpoint_day(conn, client_settings, endpoint, day, context.run_id)
+                outcomes.append(outcome)
+                context.log.info(
+                    f"{endpoint.name} {day}: {outcome.status}, "
+                    f"{outcome.completeness.archived_records} records archived",
+                    extra={"records": outcome.completeness.archived_records, "day": str(day)},
+                )
+            metadata = _metadata(outcomes)
+            record_metrics(
+                conn,
+                context.run_id,
+                key.to_user_string(),
+                context.partition_key if len(outcomes) == 1 else str(context.partition_key_range),
+                {k: v for k, v in metadata.items() if isinstance(v, int | float)},
+            )
+        failed = [o for o in outcomes if o.status != "complete"]
+        if failed:
+            raise dg.Failure(
+                description=(
+                    f"{endpoint.name}: {len(failed)} day(s) incomplete "
+                    f"({', '.join(str(o.report.day) for o in failed)}); failed pages are in "
+                    "meta.failed_requests and a re-run resumes from the archive."
+                ),
+                metadata=metadata,
+                allow_retries=True,
+            )
+        yield dg.MaterializeResult(metadata=metadata)
+        yield from _checks(key, outcomes)
+
+    return _extract
+
+
+extraction_assets = [build_extraction_asset(e) for e in ENDPOINTS.values()]

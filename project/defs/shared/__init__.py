@@ -1,0 +1,1 @@
+"""Definitions shared by every capability: resources and loggers."""

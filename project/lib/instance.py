@@ -1,0 +1,56 @@
+"""Render the project's Dagster instance (DAGSTER_HOME) from the committed templates.
+
+The instance lives inside the repository (git-ignored) so that the UI, the daemon and
+the CLI of one checkout share runs and schedules. SQLite is the default; with
+`DAGSTER_PG_URL` set, the PostgreSQL storage block is merged in. The URL itself stays in
+the environment (`env: DAGSTER_PG_URL`), never in the rendered file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from project.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+
+TEMPLATES = PROJECT_ROOT / "conf" / "dagster"
+
+
+def render_instance_config(*, use_postgres: bool) -> dict:
+    config = yaml.safe_load((TEMPLATES / "dagster.yaml").read_text())
+    if use_postgres:
+        config.update(yaml.safe_load((TEMPLATES / "storage.postgres.yaml").read_text()))
+    return config
+
+
+def ensure_dagster_home(settings: Settings, home: Path | None = None) -> Path:
+    """Create (or refresh) `home`/dagster.yaml; return the directory. Idempotent."""
+    home = home or settings.dagster_home_path
+    home.mkdir(parents=True, exist_ok=True)
+    config = render_instance_config(use_postgres=settings.dagster_pg_url is not None)
+    text = (
+        "# Rendered from conf/dagster/ by project.lib.instance; edits here are overwritten.\n"
+        + yaml.safe_dump(config, sort_keys=False)
+    )
+    target = home / "dagster.yaml"
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    return home
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    home = ensure_dagster_home(settings)
+    storage = "postgres" if settings.dagster_pg_url else "sqlite"
+    print(f"DAGSTER_HOME={home} (storage: {storage})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

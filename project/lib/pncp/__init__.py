@@ -1,0 +1,4 @@
+"""PNCP (Portal Nacional de Contratações Públicas) consultation API.
+
+Endpoints, resilient client, local simulator, raw archive and extraction.
+"""

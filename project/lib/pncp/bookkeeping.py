@@ -1,0 +1,147 @@
+"""Bookkeeping in the `meta` schema: execution log, metrics, schema versions, completeness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+
+from project.lib.pncp import schema
+from project.lib.pncp.archive import utcnow
+from project.lib.pncp.extract import DayReport
+
+
+def log_execution(
+    conn: duckdb.DuckDBPyConnection, report: DayReport, run_id: str | None, status: str
+) -> None:
+    finished = utcnow()
+    conn.execute(
+        "INSERT INTO meta.execution_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            report.endpoint,
+            report.day,
+            status,
+            report.pages_fetched,
+            report.pages_resumed,
+            report.records_fetched,
+            report.bytes_received,
+            report.retries,
+            report.throttled,
+            len(report.failures),
+            report.duration_s,
+            finished - timedelta(seconds=report.duration_s),
+            finished,
+        ],
+    )
+
+
+def record_metrics(
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str | None,
+    asset: str,
+    partition_key: str | None,
+    metrics: dict[str, float],
+) -> None:
+    now = utcnow()
+    conn.executemany(
+        "INSERT INTO meta.pipeline_metrics VALUES (?, ?, ?, ?, ?, ?)",
+        [(run_id, asset, partition_key, name, float(v), now) for name, v in metrics.items()],
+    )
+
+
+@dataclass(frozen=True)
+class SchemaCheck:
+    """The structure seen in a partition against the endpoint's baseline (first version)."""
+
+    fingerprint: str
+    drift: schema.Drift
+    new_version: bool
+    baseline_fingerprint: str | None
+
+
+def check_schema(
+    conn: duckdb.DuckDBPyConnection,
+    endpoint: str,
+    day: date,
+    structure: schema.Structure,
+    run_id: str | None,
+) -> SchemaCheck:
+    """Compare to the baseline; record the first structure, and any drifted one, as versions."""
+    fingerprint = schema.fingerprint(structure)
+    rows = conn.execute(
+        """SELECT fingerprint, structure FROM meta.schema_versions
+           WHERE endpoint = ? ORDER BY first_seen_at, first_partition""",
+        [endpoint],
+    ).fetchall()
+    known = {fp for fp, _ in rows}
+    if not rows:
+        _record_version(conn, endpoint, fingerprint, structure, day, run_id)
+        return SchemaCheck(fingerprint, schema.Drift((), (), ()), True, None)
+    baseline_fp, baseline_json = rows[0]
+    drift = schema.diff(schema.from_json(baseline_json), structure)
+    new_version = bool(drift) and fingerprint not in known
+    if new_version:
+        _record_version(conn, endpoint, fingerprint, structure, day, run_id)
+    return SchemaCheck(fingerprint, drift, new_version, baseline_fp)
+
+
+def _record_version(
+    conn: duckdb.DuckDBPyConnection,
+    endpoint: str,
+    fingerprint: str,
+    structure: schema.Structure,
+    day: date,
+    run_id: str | None,
+) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO meta.schema_versions VALUES (?, ?, ?, ?, ?, ?)",
+        [endpoint, fingerprint, schema.to_json(structure), day, utcnow(), run_id],
+    )
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Archived pages and records of an endpoint-day against PNCP's own totals."""
+
+    slices: int
+    expected_slices: int
+    expected_records: int
+    archived_records: int
+    expected_pages: int
+    archived_pages: int
+
+    @property
+    def complete(self) -> bool:
+        return (
+            self.slices == self.expected_slices
+            and self.archived_records == self.expected_records
+            and self.archived_pages == self.expected_pages
+        )
+
+
+def completeness(
+    conn: duckdb.DuckDBPyConnection, endpoint: str, day: date, expected_slices: int
+) -> Completeness:
+    row = conn.execute(
+        """WITH firsts AS (
+               SELECT total_records, greatest(total_pages, 1) AS pages
+               FROM raw.api_requests
+               WHERE endpoint = ? AND ingestion_date = ? AND page = 1)
+           SELECT (SELECT count(*) FROM firsts),
+                  (SELECT coalesce(sum(total_records), 0) FROM firsts),
+                  (SELECT coalesce(sum(pages), 0) FROM firsts),
+                  coalesce(sum(record_count), 0), count(*)
+           FROM raw.api_requests WHERE endpoint = ? AND ingestion_date = ?""",
+        [endpoint, day, endpoint, day],
+    ).fetchone()
+    slices, expected_records, expected_pages, archived_records, archived_pages = row
+    return Completeness(
+        slices,
+        expected_slices,
+        int(expected_records),
+        int(archived_records),
+        int(expected_pages),
+        archived_pages,
+    )

@@ -1,0 +1,224 @@
+"""Extract one endpoint-day from the PNCP API into the raw archive, resumably.
+
+Page 1 of each slice (one slice per modalidade for the contratacoes endpoints) tells the
+total; the remaining pages are then fetched concurrently (the client bounds how many
+are in flight). Pages already in the archive are skipped, so a re-run after a crash or
+a kill resumes where the archive stops. Fetched pages are written in batches, each one
+transaction: a killed process leaves whole pages or none. Pages that stay unreachable
+after the client's retries are recorded in `meta.failed_requests` and retried by the
+next run; a circuit breaker that opens stops the extraction early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+
+from project.lib.pncp import schema
+from project.lib.pncp.archive import (
+    NO_MODALIDADE,
+    ArchivedPage,
+    ArchiveWriter,
+    Checkpoint,
+    FailedPage,
+)
+from project.lib.pncp.client import (
+    CircuitOpenError,
+    PageResult,
+    PncpClient,
+    PncpRequestError,
+    PncpRetriesExhausted,
+)
+from project.lib.pncp.endpoints import MODALIDADES, Endpoint
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 64  # pages per archive transaction
+
+
+class ExtractionIncomplete(RuntimeError):
+    """Some pages could not be archived; they are in `meta.failed_requests`."""
+
+
+@dataclass
+class DayReport:
+    """What one endpoint-day extraction did, for run metadata and `meta.execution_log`."""
+
+    endpoint: str
+    day: date
+    pages_fetched: int = 0
+    pages_resumed: int = 0
+    records_fetched: int = 0
+    records_total: int = 0  # sum of totalRegistros over slices
+    bytes_received: int = 0
+    bytes_new: int = 0
+    retries: int = 0
+    throttled: int = 0
+    failures: list[FailedPage] = field(default_factory=list)
+    structure: schema.Structure = field(default_factory=dict)
+    circuit_open: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures and not self.circuit_open
+
+
+def slices_of(endpoint: Endpoint) -> list[int]:
+    return list(MODALIDADES) if endpoint.per_modalidade else [NO_MODALIDADE]
+
+
+def request_params(endpoint: Endpoint, day: date, modalidade: int) -> dict[str, str]:
+    params = endpoint.window_params(day, day)
+    if modalidade != NO_MODALIDADE:
+        params["codigoModalidadeContratacao"] = str(modalidade)
+    return params
+
+
+def samples_structure(page: int) -> bool:
+    """Whether to parse this page for the schema fingerprint.
+
+    Drift happens from a date on, for every record, so page 1 of each slice and every
+    tenth page catch it without walking every record of every page.
+    """
+    return page == 1 or page % 10 == 0
+
+
+async def extract_endpoint_day(
+    client: PncpClient,
+    endpoint: Endpoint,
+    day: date,
+    writer: ArchiveWriter,
+    checkpoint: Checkpoint,
+    *,
+    flush_every: int = FLUSH_EVERY,
+) -> DayReport:
+    """Archive every page of `endpoint` for `day` that the archive does not hold yet."""
+    report = DayReport(endpoint=endpoint.name, day=day, pages_resumed=len(checkpoint.pages))
+    started = time.monotonic()
+    buffer: list[ArchivedPage] = []
+    tasks: set[asyncio.Task] = set()
+    # Finished fetches arrive on a queue: waiting on thousands of tasks at once with
+    # asyncio.wait would rescan them all for every completion.
+    finished: asyncio.Queue[tuple[int, int, PageResult | Exception]] = asyncio.Queue()
+
+    async def fetch(modalidade: int, page: int) -> None:
+        params = request_params(endpoint, day, modalidade)
+        try:
+            outcome: PageResult | Exception = await client.fetch_page(endpoint, params, page)
+        except Exception as exc:  # handed to the loop below, which decides
+            outcome = exc
+        finished.put_nowait((modalidade, page, outcome))
+
+    def schedule(modalidade: int, page: int) -> int:
+        if (modalidade, page) in checkpoint.pages:
+            return 0
+        task = asyncio.ensure_future(fetch(modalidade, page))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return 1
+
+    def schedule_rest(modalidade: int, total_pages: int) -> int:
+        return sum(schedule(modalidade, page) for page in range(2, total_pages + 1))
+
+    outstanding = 0
+    for modalidade in slices_of(endpoint):
+        if modalidade in checkpoint.totals:
+            records, pages = checkpoint.totals[modalidade]
+            report.records_total += records
+            outstanding += schedule_rest(modalidade, pages)
+        else:
+            outstanding += schedule(modalidade, 1)
+
+    try:
+        while outstanding:
+            modalidade, page, outcome = await finished.get()
+            outstanding -= 1
+            params = {**request_params(endpoint, day, modalidade), "pagina": str(page)}
+            if isinstance(outcome, CircuitOpenError):
+                report.circuit_open = True  # stop: the rest would fail fast as well
+                break
+            if isinstance(outcome, (PncpRetriesExhausted, PncpRequestError)):
+                failure = _failure(endpoint, day, modalidade, page, params, outcome)
+                report.failures.append(failure)
+                writer.record_failure(failure)
+                continue
+            if isinstance(outcome, Exception):
+                raise outcome
+            report.pages_fetched += 1
+            report.retries += max(0, outcome.attempts - 1)
+            report.throttled += outcome.throttled
+            report.bytes_received += len(outcome.body)
+            report.records_fetched += outcome.record_count
+            if page == 1:
+                report.records_total += outcome.total_records
+                outstanding += schedule_rest(modalidade, outcome.total_pages)
+            if outcome.records and samples_structure(page):
+                schema.merge(report.structure, schema.structure_of(outcome.records))
+            buffer.append(_archived(endpoint, day, modalidade, page, params, outcome))
+            if len(buffer) >= flush_every:
+                report.bytes_new += writer.write(buffer)
+                buffer.clear()
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        report.bytes_new += writer.write(buffer)
+        report.duration_s = time.monotonic() - started
+    return report
+
+
+def _archived(
+    endpoint: Endpoint,
+    day: date,
+    modalidade: int,
+    page: int,
+    params: dict[str, str],
+    result: PageResult,
+) -> ArchivedPage:
+    return ArchivedPage(
+        endpoint=endpoint.name,
+        day=day,
+        modalidade=modalidade,
+        page=page,
+        params=params,
+        http_status=result.http_status,
+        body=result.body,
+        etag=result.etag,
+        record_count=result.record_count,
+        total_records=result.total_records,
+        total_pages=result.total_pages,
+        attempts=result.attempts,
+    )
+
+
+def _failure(
+    endpoint: Endpoint,
+    day: date,
+    modalidade: int,
+    page: int,
+    params: dict[str, str],
+    error: Exception,
+) -> FailedPage:
+    return FailedPage(
+        endpoint=endpoint.name,
+        day=day,
+        modalidade=modalidade,
+        page=page,
+        params=params,
+        reason=str(error),
+        http_status=getattr(error, "status", None) or getattr(error, "last_status", None),
+        attempts=getattr(error, "attempts", 1),
+        body=_text(getattr(error, "body", None)),
+    )
+
+
+def _text(body: bytes | str | None, limit: int = 64_000) -> str | None:
+    if body is None:
+        return None
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    return text[:limit]

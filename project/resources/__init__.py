@@ -1,0 +1,1 @@
+"""Dagster resources: thin `ConfigurableResource` wrappers over `project.lib`, one per file."""

@@ -1,0 +1,168 @@
+"""Every path, URL and secret the platform reads, from environment variables with defaults.
+
+One `Settings` object is the single place where the environment is read, so a typo or a
+malformed value stops the process with a message naming the variable and the expected
+form, instead of surfacing later as an obscure failure inside a run. `.env` at the
+repository root is read too (the same file `dagster dev` loads).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Expected forms, quoted in error messages: the variable name is the alias.
+EXPECTED_FORMS: dict[str, str] = {
+    "PLATFORM_DATA_DIR": "a directory path (absolute, or relative to the repository root)",
+    "WAREHOUSE_PATH": "a file path ending in .duckdb (absolute, or relative to the repository)",
+    "EXPORTS_DIR": "a directory path (absolute, or relative to the repository root)",
+    "DAGSTER_HOME": "a directory path (absolute, or relative to the repository root)",
+    "DAGSTER_PG_URL": "a URL like postgresql://user:password@host:5432/dbname",
+    "PNCP_BASE_URL": "an http(s) URL like https://pncp.gov.br/api/consulta",
+    "PNCP_API_TOKEN": "an opaque token string (optional)",
+    "PNCP_START_DATE": "a date in the form YYYY-MM-DD (first daily partition)",
+    "PNCP_MAX_CONCURRENCY": "a whole number of requests in flight, 1 to 256",
+    "PNCP_RATE_LIMIT_PER_S": "requests per second as a number >= 0 (0 = no limit)",
+    "PNCP_TIMEOUT_S": "seconds as a number > 0",
+    "PNCP_MAX_RETRIES": "a whole number of retries per page, 0 to 20",
+    "LOG_FORMAT": "one of: text, json",
+    "LOG_LEVEL": "one of: DEBUG, INFO, WARNING, ERROR",
+    "DBT_TARGET": "a target name from dbt_project/profiles.yml (dev)",
+    "WAREHOUSE_POOL": "a Dagster concurrency pool name (letters, digits, _ and -)",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and its form."""
+
+
+def _resolve(path: Path) -> Path:
+    return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+
+class Settings(BaseSettings):
+    """The platform's configuration; field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(Path("data"), alias="PLATFORM_DATA_DIR")
+    warehouse_path: Path | None = Field(None, alias="WAREHOUSE_PATH")
+    exports_dir: Path | None = Field(None, alias="EXPORTS_DIR")
+    dagster_home: Path = Field(Path(".dagster_home"), alias="DAGSTER_HOME")
+    dagster_pg_url: SecretStr | None = Field(None, alias="DAGSTER_PG_URL")
+    pncp_base_url: str = Field("https://pncp.gov.br/api/consulta", alias="PNCP_BASE_URL")
+    pncp_api_token: SecretStr | None = Field(None, alias="PNCP_API_TOKEN")
+    pncp_start_date: date = Field(date(2024, 1, 1), alias="PNCP_START_DATE")
+    # Polite defaults for the real API; the simulator takes far more.
+    pncp_max_concurrency: int = Field(4, ge=1, le=256, alias="PNCP_MAX_CONCURRENCY")
+    pncp_rate_limit_per_s: float = Field(4.0, ge=0, alias="PNCP_RATE_LIMIT_PER_S")
+    pncp_timeout_s: float = Field(30.0, gt=0, alias="PNCP_TIMEOUT_S")
+    pncp_max_retries: int = Field(5, ge=0, le=20, alias="PNCP_MAX_RETRIES")
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
+    dbt_target: str = Field("dev", alias="DBT_TARGET", pattern=r"^[A-Za-z0-9_]+$")
+    warehouse_pool: str = Field("duckdb_warehouse", alias="WAREHOUSE_POOL", pattern=r"^[\w-]+$")
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object, info) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.lower() if info.field_name == "log_format" else value.upper()
+
+    @field_validator("warehouse_path")
+    @classmethod
+    def _duckdb_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix != ".duckdb":
+            raise ValueError("must end in .duckdb")
+        return value
+
+    @field_validator("pncp_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("dagster_pg_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
+            raise ValueError("must start with postgresql://")
+        return value
+
+    # Resolved paths: relative values are taken from the repository root, so the
+    # platform behaves the same whatever directory a command is started from.
+    @property
+    def data_path(self) -> Path:
+        return _resolve(self.data_dir)
+
+    @property
+    def warehouse(self) -> Path:
+        return _resolve(self.warehouse_path or self.data_path / "warehouse.duckdb")
+
+    @property
+    def exports(self) -> Path:
+        return _resolve(self.exports_dir or self.data_path / "exports")
+
+    @property
+    def dagster_home_path(self) -> Path:
+        return _resolve(self.dagster_home)
+
+
+def load_settings() -> Settings:
+    """Read the environment; raise `SettingsError` naming each bad variable and its form."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            alias = next(
+                (f.alias for n, f in Settings.model_fields.items() if name in (n, f.alias)),
+                name,
+            )
+            form = EXPECTED_FORMS.get(alias or name, "see .env.example")
+            # Never echo the offending value: it may be a secret.
+            problems.append(f"{alias}: {error['msg']}; expected {form}")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def apply_to_environment(settings: Settings) -> None:
+    """Export resolved paths so child processes (dbt, run workers) see the same files.
+
+    dbt resolves a relative path from its own project directory, so it must be given the
+    absolute path the Python assets use.
+    """
+    os.environ["WAREHOUSE_PATH"] = str(settings.warehouse)
+    os.environ["EXPORTS_DIR"] = str(settings.exports)
+    os.environ["PLATFORM_DATA_DIR"] = str(settings.data_path)
+    # Console scripts of this environment (dbt) must resolve without an activated venv.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

@@ -1,0 +1,100 @@
+"""Shared fixtures: temporary warehouse and Dagster instance, real PostgreSQL and MariaDB.
+
+Service-backed fixtures skip with a reason on a laptop without the service, but fail
+under `CI=true`, where the services are part of the contract.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from project.lib.instance import ensure_dagster_home
+from project.settings import get_settings, load_settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
+
+
+def service_unavailable(service: str, error: Exception) -> None:
+    """Skip on a laptop, fail in CI: the CI machine always runs the services."""
+    message = f"{service} is not reachable ({type(error).__name__}: {error})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every test gets its own data dir and instance dir; settings are re-read."""
+    base = tmp_path_factory.mktemp("platform")
+    monkeypatch.setenv("PLATFORM_DATA_DIR", str(base / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(base / "dagster_home"))
+    for name in ("WAREHOUSE_PATH", "EXPORTS_DIR", "DAGSTER_PG_URL", "LOG_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def warehouse_path() -> Path:
+    return load_settings().warehouse
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A SQLite Dagster instance rendered from the project's own dagster.yaml template."""
+    home = ensure_dagster_home(load_settings())
+    with dg.DagsterInstance.from_config(str(home)) as inst:
+        yield inst
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, dropped afterwards; yields its URL."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        service_unavailable("PostgreSQL", exc)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_database() -> Iterator[dict]:
+    """A fresh MariaDB/MySQL database for the session; yields pymysql connect kwargs."""
+    import pymysql
+
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    params = {"host": MYSQL_HOST, "port": 3306, "user": "root", "password": ""}
+    try:
+        admin = pymysql.connect(**params, connect_timeout=5, autocommit=True)
+    except pymysql.err.OperationalError as exc:
+        service_unavailable("MariaDB", exc)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield {**params, "database": name}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
