@@ -2,22 +2,19 @@
 
 Each capability keeps its definitions in its own folder (`defs/pncp`, ...), loaded by
 `load_from_defs_folder`; what applies to all of them (settings exported to child
-processes, the log format) is decided here, once.
+processes such as dbt) is decided here, once. Log format is instance configuration
+(`conf/dagster/dagster.yaml`, rendered by `project.lib.instance`), so it covers the
+daemon and every run worker too.
 """
 
 from pathlib import Path
 
 import dagster as dg
 
-from project.defs.shared.logging import loggers_for
 from project.settings import apply_to_environment, get_settings
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    settings = get_settings()
-    apply_to_environment(settings)
-    return dg.Definitions.merge(
-        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        dg.Definitions(loggers=loggers_for(settings)),
-    )
+    apply_to_environment(get_settings())
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -36,6 +36,7 @@ EXPECTED_FORMS: dict[str, str] = {
     "PNCP_TIMEOUT_S": "seconds as a number > 0",
     "PNCP_MAX_RETRIES": "a whole number of retries per page, 0 to 20",
     "LOG_FORMAT": "one of: text, json",
+    "LOG_JSON_PATH": "a file path for JSON log lines (absolute, or relative to the repository)",
     "LOG_LEVEL": "one of: DEBUG, INFO, WARNING, ERROR",
     "DBT_TARGET": "a target name from dbt_project/profiles.yml (dev)",
     "WAREHOUSE_POOL": "a Dagster concurrency pool name (letters, digits, _ and -)",
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     pncp_timeout_s: float = Field(30.0, gt=0, alias="PNCP_TIMEOUT_S")
     pncp_max_retries: int = Field(5, ge=0, le=20, alias="PNCP_MAX_RETRIES")
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    log_json_path: Path | None = Field(None, alias="LOG_JSON_PATH")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     dbt_target: str = Field("dev", alias="DBT_TARGET", pattern=r"^[A-Za-z0-9_]+$")
     warehouse_pool: str = Field("duckdb_warehouse", alias="WAREHOUSE_POOL", pattern=r"^[\w-]+$")
@@ -123,6 +125,10 @@ class Settings(BaseSettings):
     @property
     def exports(self) -> Path:
         return _resolve(self.exports_dir or self.data_path / "exports")
+
+    @property
+    def json_log_file(self) -> Path:
+        return _resolve(self.log_json_path or self.data_path / "logs" / "dagster.jsonl")
 
     @property
     def dagster_home_path(self) -> Path:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from project.lib.instance import ensure_dagster_home
+from project.lib.pncp.simulator import PncpSimulator, SimulatorConfig, expected_total
 from project.settings import get_settings, load_settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -98,3 +100,31 @@ def mysql_database() -> Iterator[dict]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+SIMULATOR_SCALE = 0.02  # a small but real day: ~70 contratos, a few pages per slice
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[PncpSimulator]:
+    """One PNCP simulator for the session (fault-free; tests that inject faults start their own)."""
+    with PncpSimulator(SimulatorConfig(scale=SIMULATOR_SCALE)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def simulator_env(simulator: PncpSimulator, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Point the platform at the simulator (env for this process and for subprocesses)."""
+    env = {
+        "PNCP_BASE_URL": simulator.base_url,
+        "PNCP_MAX_CONCURRENCY": "8",
+        "PNCP_RATE_LIMIT_PER_S": "0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+    def expected(endpoint: str, day: str) -> int:
+        return expected_total(simulator.config, endpoint, date.fromisoformat(day))
+
+    return {"env": env, "expected": expected, "simulator": simulator}

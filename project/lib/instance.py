@@ -18,10 +18,35 @@ from project.settings import PROJECT_ROOT, Settings, SettingsError, load_setting
 TEMPLATES = PROJECT_ROOT / "conf" / "dagster"
 
 
-def render_instance_config(*, use_postgres: bool) -> dict:
+def json_log_handler(path: Path, level: str) -> dict:
+    """`python_logs.dagster_handler_config` that appends JSON lines to `path`.
+
+    A file rather than stderr: Dagster's console logger keeps writing text there, and a
+    file of pure JSON lines is what a log shipper (or `jq`) reads line by line.
+    """
+    return {
+        "handlers": {
+            "json_file": {
+                "class": "logging.FileHandler",
+                "filename": str(path),
+                "level": level,
+                "formatter": "structured_json",
+            }
+        },
+        "formatters": {"structured_json": {"()": "project.lib.logs.StructuredJsonFormatter"}},
+    }
+
+
+def render_instance_config(settings: Settings) -> dict:
     config = yaml.safe_load((TEMPLATES / "dagster.yaml").read_text())
-    if use_postgres:
+    if settings.dagster_pg_url is not None:
         config.update(yaml.safe_load((TEMPLATES / "storage.postgres.yaml").read_text()))
+    if settings.log_format == "json":
+        settings.json_log_file.parent.mkdir(parents=True, exist_ok=True)
+        config["python_logs"]["python_log_level"] = settings.log_level
+        config["python_logs"]["dagster_handler_config"] = json_log_handler(
+            settings.json_log_file, settings.log_level
+        )
     return config
 
 
@@ -29,7 +54,7 @@ def ensure_dagster_home(settings: Settings, home: Path | None = None) -> Path:
     """Create (or refresh) `home`/dagster.yaml; return the directory. Idempotent."""
     home = home or settings.dagster_home_path
     home.mkdir(parents=True, exist_ok=True)
-    config = render_instance_config(use_postgres=settings.dagster_pg_url is not None)
+    config = render_instance_config(settings)
     text = (
         "# Rendered from conf/dagster/ by project.lib.instance; edits here are overwritten.\n"
         + yaml.safe_dump(config, sort_keys=False)
@@ -48,7 +73,8 @@ def main() -> int:
         return 2
     home = ensure_dagster_home(settings)
     storage = "postgres" if settings.dagster_pg_url else "sqlite"
-    print(f"DAGSTER_HOME={home} (storage: {storage})")
+    logs = f", JSON logs: {settings.json_log_file}" if settings.log_format == "json" else ""
+    print(f"DAGSTER_HOME={home} (storage: {storage}{logs})")
     return 0
 
 

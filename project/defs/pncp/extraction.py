@@ -121,7 +121,7 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             client_settings = pncp.client_settings()
             for day in _days(context):
-                outcome = run_endpoint_day(conn, client_settings, endpoint, day, context.run_id)
+                outcome = run_endpoint_day(conn, client_settings, endpoint, day, context.run.run_id)
                 outcomes.append(outcome)
                 context.log.info(
                     f"{endpoint.name} {day}: {outcome.status}, "
@@ -131,7 +131,7 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
             metadata = _metadata(outcomes)
             record_metrics(
                 conn,
-                context.run_id,
+                context.run.run_id,
                 key.to_user_string(),
                 context.partition_key if len(outcomes) == 1 else str(context.partition_key_range),
                 {k: v for k, v in metadata.items() if isinstance(v, int | float)},

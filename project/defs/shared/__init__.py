@@ -1,1 +1,1 @@
-"""Definitions shared by every capability: resources and loggers."""
+"""Definitions shared by every capability: the resources."""

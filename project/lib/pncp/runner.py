@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 
@@ -72,3 +72,44 @@ def run_endpoint_day(
     outcome = EndpointDay(report, done, checked)
     log_execution(conn, report, run_id, outcome.status)
     return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m project.lib.pncp.runner`: extract days outside Dagster (scripts, tests).
+
+    Prints one line per endpoint-day as it completes, so a supervisor can follow it.
+    """
+    import argparse
+
+    from project.lib import warehouse
+    from project.lib.pncp.endpoints import ENDPOINTS
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--warehouse", required=True, help="DuckDB file to archive into")
+    parser.add_argument("--base-url", required=True, help="PNCP API base URL")
+    parser.add_argument("--endpoint", action="append", choices=sorted(ENDPOINTS), required=True)
+    parser.add_argument("--start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    parser.add_argument("--end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args(argv)
+    settings = ClientSettings(
+        base_url=args.base_url,
+        max_concurrency=args.concurrency,
+        rate_limit_per_s=0,
+        backoff_base_s=0.05,
+        backoff_max_s=1.0,
+    )
+    days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days + 1)]
+    status = 0
+    with warehouse.connection(args.warehouse) as conn:
+        for day in days:
+            for name in args.endpoint:
+                outcome = run_endpoint_day(conn, settings, ENDPOINTS[name], day)
+                records = outcome.completeness.archived_records
+                print(f"{name} {day} {outcome.status} records={records}", flush=True)
+                status = status or int(outcome.status != "complete")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""The raw archive: payload dedup by sha256, checkpoints, atomic batches, failure upserts."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from project.lib import warehouse
+from project.lib.pncp.archive import (
+    ArchivedPage,
+    ArchiveWriter,
+    FailedPage,
+    ensure_archive,
+    open_failures,
+    read_checkpoint,
+    sha256_hex,
+)
+
+DAY = date(2024, 7, 1)
+
+
+def _page(page: int, body: bytes, *, total: int = 3, endpoint: str = "contratos") -> ArchivedPage:
+    return ArchivedPage(
+        endpoint=endpoint,
+        day=DAY,
+        modalidade=0,
+        page=page,
+        params={"dataInicial": "20240701", "dataFinal": "20240701", "pagina": str(page)},
+        http_status=200,
+        body=body,
+        etag=f'"{page}"',
+        record_count=1,
+        total_records=total,
+        total_pages=total,
+        attempts=1,
+    )
+
+
+def _body(n: int) -> bytes:
+    return json.dumps({"data": [{"numeroControlePNCP": f"x-{n}"}], "totalRegistros": 3}).encode()
+
+
+@pytest.fixture
+def conn(warehouse_path: Path) -> duckdb.DuckDBPyConnection:
+    with warehouse.connection(warehouse_path) as connection:
+        ensure_archive(connection)
+        yield connection
+
+
+def test_identical_payloads_are_stored_once(conn: duckdb.DuckDBPyConnection) -> None:
+    writer = ArchiveWriter(conn, "run-1")
+    new_bytes = writer.write([_page(1, _body(1)), _page(2, _body(1)), _page(3, _body(3))])
+    assert conn.execute("SELECT count(*) FROM raw.payloads").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM raw.api_requests").fetchone() == (3,)
+    assert new_bytes == len(_body(1)) + len(_body(3))
+
+
+def test_payload_is_readable_as_json_from_sql(conn: duckdb.DuckDBPyConnection) -> None:
+    ArchiveWriter(conn, None).write([_page(1, _body(7))])
+    value = conn.execute(
+        "SELECT payload::JSON -> 'data' -> 0 ->> 'numeroControlePNCP' FROM raw.payloads"
+    ).fetchone()
+    assert value == ("x-7",)
+    assert conn.execute("SELECT payload_sha256 FROM raw.payloads").fetchone() == (
+        sha256_hex(_body(7)),
+    )
+
+
+def test_payload_column_is_zstd_compressed_at_rest(conn: duckdb.DuckDBPyConnection) -> None:
+    bodies = [
+        json.dumps({"data": [{"i": i, "text": "contrato " * 50}]}).encode() for i in range(2000)
+    ]
+    ArchiveWriter(conn, None).write([_page(i + 1, b, total=2000) for i, b in enumerate(bodies)])
+    conn.execute("CHECKPOINT")
+    compressions = {
+        row[0]
+        for row in conn.execute(
+            """SELECT compression FROM pragma_storage_info('raw.payloads')
+               WHERE column_name = 'payload' AND segment_type = 'VARCHAR'"""
+        ).fetchall()
+    }
+    assert compressions == {"ZSTD"}
+
+
+def test_checkpoint_lists_archived_pages_and_totals(conn: duckdb.DuckDBPyConnection) -> None:
+    ArchiveWriter(conn, None).write([_page(1, _body(1)), _page(3, _body(3))])
+    checkpoint = read_checkpoint(conn, "contratos", DAY)
+    assert checkpoint.pages == {(0, 1), (0, 3)}
+    assert checkpoint.totals == {0: (3, 3)}
+    assert read_checkpoint(conn, "atas", DAY).pages == set()
+
+
+def test_a_batch_that_fails_leaves_nothing_behind(conn: duckdb.DuckDBPyConnection) -> None:
+    writer = ArchiveWriter(conn, None)
+    writer.write([_page(1, _body(1))])
+    with pytest.raises(duckdb.ConstraintException):
+        # page 2 is new, page 1 violates the one-row-per-page key: the batch rolls back whole
+        writer.write([_page(2, _body(2)), _page(1, _body(9))])
+    assert conn.execute("SELECT count(*) FROM raw.api_requests").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM raw.payloads").fetchone() == (1,)
+
+
+def test_collected_at_is_unique_per_endpoint(conn: duckdb.DuckDBPyConnection) -> None:
+    ArchiveWriter(conn, None).write([_page(i, _body(i), total=300) for i in range(1, 301)])
+    distinct = conn.execute("SELECT count(DISTINCT collected_at) FROM raw.api_requests").fetchone()
+    assert distinct == (300,)
+
+
+def test_a_failure_is_upserted_then_resolved_by_a_later_success(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    writer = ArchiveWriter(conn, "run-1")
+    failure = FailedPage("contratos", DAY, 0, 2, {"pagina": "2"}, "HTTP 500", 500, 6, '{"e":1}')
+    writer.record_failure(failure)
+    writer.record_failure(failure)
+    (row,) = open_failures(conn, "contratos", DAY)
+    assert row["retry_count"] == 12
+    assert row["body"] == '{"e":1}'
+    writer.write([_page(2, _body(2))])
+    assert open_failures(conn, "contratos", DAY) == []
+    resolved = conn.execute("SELECT resolved, resolved_at IS NOT NULL FROM meta.failed_requests")
+    assert resolved.fetchall() == [(True, True)]

@@ -1,0 +1,70 @@
+"""The warehouse connection helpers: schemas, read-only readers, lock waits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from project.lib import warehouse
+
+
+def test_ensure_schemas_is_idempotent(warehouse_path: Path) -> None:
+    with warehouse.connection(warehouse_path) as conn:
+        warehouse.ensure_schemas(conn)
+        warehouse.ensure_schemas(conn)
+        schemas = {
+            r[0] for r in conn.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
+        }
+    assert {"raw", "meta"} <= schemas
+
+
+def test_a_reader_cannot_write(warehouse_path: Path) -> None:
+    with warehouse.connection(warehouse_path) as conn:
+        conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with warehouse.connection(warehouse_path, read_only=True) as reader:
+        assert reader.execute("SELECT x FROM t").fetchone() == (1,)
+        with pytest.raises(duckdb.InvalidInputException):
+            reader.execute("INSERT INTO t VALUES (2)")
+
+
+def test_a_reader_of_a_missing_warehouse_gets_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist yet"):
+        warehouse.connect(tmp_path / "nope.duckdb", read_only=True)
+
+
+def _hold_lock(path: Path, seconds: float) -> subprocess.Popen:
+    code = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+        "print('locked', flush=True); time.sleep(float(sys.argv[2]))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_writer_waits_for_another_process_to_release_the_lock(warehouse_path: Path) -> None:
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    holder = _hold_lock(warehouse_path, 1.5)
+    started = time.monotonic()
+    with warehouse.connection(warehouse_path, wait_s=30) as conn:
+        conn.execute("CREATE TABLE after_wait AS SELECT 42 AS answer")
+    assert time.monotonic() - started >= 0.5
+    holder.wait(timeout=30)
+
+
+def test_a_writer_gives_up_with_a_clear_error_when_the_lock_stays(warehouse_path: Path) -> None:
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    holder = _hold_lock(warehouse_path, 10)
+    try:
+        with pytest.raises(warehouse.WarehouseLockedError, match="locked by another process"):
+            warehouse.connect(warehouse_path, wait_s=0.5)
+    finally:
+        holder.kill()
+        holder.wait()
