@@ -8,6 +8,8 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export UV_PYTHON := $(PYTHON)
+# Let Python cache bytecode of the project itself (some machines disable it globally).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup instance demo test lint format dev daemon bench clean
 
@@ -19,7 +21,7 @@ $(UV):
 	.uv/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --all-groups
+	$(UV) sync --frozen --all-groups --compile-bytecode
 	@touch $@
 
 setup: $(VENV)/.synced ## create .venv from uv.lock (exact pinned versions)

@@ -127,7 +127,7 @@ def test_two_runs_launched_together_both_succeed_serialized_by_the_pool(
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     windows = sorted(w for r in runs for w in _step_windows(instance, r.run_id))
     assert len(windows) == 2
-    (first_start, first_end), (second_start, _) = windows
+    (_first_start, first_end), (second_start, _) = windows
     assert second_start >= first_end, "the pool let two warehouse writers overlap"
     assert _archived_records(warehouse_path, "contratos") == simulator_env["expected"](
         "contratos", DAY

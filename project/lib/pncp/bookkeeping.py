@@ -68,20 +68,28 @@ def check_schema(
     structure: schema.Structure,
     run_id: str | None,
 ) -> SchemaCheck:
-    """Compare to the baseline; record the first structure, and any drifted one, as versions."""
+    """Compare to the baseline (first version); record structures never seen before.
+
+    The check reports drift against the baseline on every partition that has it; a new
+    version is recorded only when the structure adds fields or types that no recorded
+    version had, so one drift is one row in `meta.schema_versions`, not one per day.
+    """
     fingerprint = schema.fingerprint(structure)
     rows = conn.execute(
         """SELECT fingerprint, structure FROM meta.schema_versions
            WHERE endpoint = ? ORDER BY first_seen_at, first_partition""",
         [endpoint],
     ).fetchall()
-    known = {fp for fp, _ in rows}
     if not rows:
         _record_version(conn, endpoint, fingerprint, structure, day, run_id)
         return SchemaCheck(fingerprint, schema.Drift((), (), ()), True, None)
     baseline_fp, baseline_json = rows[0]
     drift = schema.diff(schema.from_json(baseline_json), structure)
-    new_version = bool(drift) and fingerprint not in known
+    known: schema.Structure = {}
+    for _, text in rows:
+        schema.merge(known, schema.from_json(text))
+    unseen = schema.diff(known, structure)
+    new_version = bool(unseen.added or unseen.changed)
     if new_version:
         _record_version(conn, endpoint, fingerprint, structure, day, run_id)
     return SchemaCheck(fingerprint, drift, new_version, baseline_fp)

@@ -39,6 +39,9 @@ from project.lib.pncp.resilience import (
 )
 
 logger = logging.getLogger("project.pncp.client")
+# httpx logs every request URL at INFO, query string included; this client logs its own
+# redacted lines instead, so httpx's are kept to warnings and above.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 ENVELOPE_FIELDS = ("totalRegistros", "totalPaginas", "numeroPagina", "paginasRestantes")
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -340,6 +343,16 @@ def _server_message(body: bytes) -> str:
 # --- client -------------------------------------------------------------------------------
 
 
+def _split_userinfo(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """Move `user:password@` out of the URL into Basic auth, so no URL carries it."""
+    parsed = httpx.URL(url)
+    if not parsed.username and not parsed.password:
+        return url, None
+    return str(parsed.copy_with(username=None, password=None)), httpx.BasicAuth(
+        parsed.username, parsed.password
+    )
+
+
 class PncpClient:
     """Fetches PNCP pages over one pooled keep-alive connection set; use as `async with`.
 
@@ -359,8 +372,10 @@ class PncpClient:
         headers = {"User-Agent": s.user_agent, "Accept": "application/json"}
         if s.api_token is not None:
             headers["Authorization"] = f"Bearer {s.api_token.get_secret_value()}"
+        base_url, auth = _split_userinfo(s.base_url)
         self._http = httpx.AsyncClient(
-            base_url=s.base_url,
+            base_url=base_url,
+            auth=auth,
             headers=headers,
             timeout=httpx.Timeout(s.timeout_s),
             limits=httpx.Limits(
