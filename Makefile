@@ -33,7 +33,7 @@ demo: instance ## start the PNCP simulator, materialize every asset, print where
 	$(BIN)/python -m project.demo
 
 test: setup ## run the whole test suite (needs the local PostgreSQL and MariaDB)
-	@$(BIN)/python -m pytest; status=$$?; \
+	@$(BIN)/python -m pytest -n 2; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 

@@ -25,6 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_FORMS: dict[str, str] = {
     "PLATFORM_DATA_DIR": "a directory path (absolute, or relative to the repository root)",
     "WAREHOUSE_PATH": "a file path ending in .duckdb (absolute, or relative to the repository)",
+    "WAREHOUSE_MEMORY_LIMIT": "a DuckDB size such as 512MB or 2GB",
     "EXPORTS_DIR": "a directory path (absolute, or relative to the repository root)",
     "DAGSTER_HOME": "a directory path (absolute, or relative to the repository root)",
     "DAGSTER_PG_URL": "a URL like postgresql://user:password@host:5432/dbname",
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), alias="PLATFORM_DATA_DIR")
     warehouse_path: Path | None = Field(None, alias="WAREHOUSE_PATH")
+    warehouse_memory_limit: str = Field(
+        "1GB",
+        alias="WAREHOUSE_MEMORY_LIMIT",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+    )
     exports_dir: Path | None = Field(None, alias="EXPORTS_DIR")
     dagster_home: Path = Field(Path(".dagster_home"), alias="DAGSTER_HOME")
     dagster_pg_url: SecretStr | None = Field(None, alias="DAGSTER_PG_URL")

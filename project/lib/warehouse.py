@@ -31,9 +31,17 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 def connect(
-    path: Path | str, *, read_only: bool = False, wait_s: float = 60.0
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    wait_s: float = 60.0,
+    config: dict[str, str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, waiting with jittered backoff while another process holds its lock."""
+    """Open the warehouse, waiting with jittered backoff while another process holds its lock.
+
+    `config` takes DuckDB settings such as `memory_limit` (DuckDB's default, 80% of RAM,
+    lets a long extraction keep every block it wrote in memory).
+    """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +53,7 @@ def connect(
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 if _is_lock_error(exc):
@@ -59,10 +67,14 @@ def connect(
 
 @contextmanager
 def connection(
-    path: Path | str, *, read_only: bool = False, wait_s: float = 60.0
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    wait_s: float = 60.0,
+    config: dict[str, str] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """`connect` as a context manager that always closes (releasing the file lock)."""
-    conn = connect(path, read_only=read_only, wait_s=wait_s)
+    conn = connect(path, read_only=read_only, wait_s=wait_s, config=config)
     try:
         yield conn
     finally:

@@ -24,12 +24,16 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection with the platform's schemas in place."""
-        with warehouse.connection(self.database, wait_s=self.lock_wait_s) as conn:
+        with warehouse.connection(
+            self.database, wait_s=self.lock_wait_s, config=self.connection_config
+        ) as conn:
             warehouse.ensure_schemas(conn)
             yield conn
 
     @contextmanager
     def get_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection (no pool slot needed, no writes possible)."""
-        with warehouse.connection(self.database, read_only=True, wait_s=self.lock_wait_s) as conn:
+        with warehouse.connection(
+            self.database, read_only=True, wait_s=self.lock_wait_s, config=self.connection_config
+        ) as conn:
             yield conn

@@ -14,7 +14,7 @@ import dagster as dg
 from project.defs.pncp.partitions import daily
 from project.lib.pncp.bookkeeping import record_metrics
 from project.lib.pncp.endpoints import ENDPOINTS, Endpoint
-from project.lib.pncp.runner import EndpointDay, run_endpoint_day
+from project.lib.pncp.runner import EndpointDay, run_endpoint_days
 from project.resources.pncp import PncpClientResource
 from project.resources.warehouse import WarehouseResource
 from project.settings import get_settings
@@ -117,17 +117,21 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
     def _extract(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, pncp: PncpClientResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        outcomes = []
+        def log_day(outcome: EndpointDay) -> None:
+            archived = outcome.completeness.archived_records
+            context.log.info(
+                f"{endpoint.name} {outcome.report.day}: {outcome.status}, {archived} records",
+                extra={"records": archived, "day": str(outcome.report.day)},
+            )
+
         with warehouse.get_connection() as conn:
-            client_settings = pncp.client_settings()
-            for day in _days(context):
-                outcome = run_endpoint_day(conn, client_settings, endpoint, day, context.run.run_id)
-                outcomes.append(outcome)
-                context.log.info(
-                    f"{endpoint.name} {day}: {outcome.status}, "
-                    f"{outcome.completeness.archived_records} records archived",
-                    extra={"records": outcome.completeness.archived_records, "day": str(day)},
-                )
+            outcomes = run_endpoint_days(
+                conn,
+                pncp.client_settings(),
+                [(endpoint, day) for day in _days(context)],
+                context.run.run_id,
+                on_done=log_day,
+            )
             metadata = _metadata(outcomes)
             record_metrics(
                 conn,

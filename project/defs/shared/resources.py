@@ -13,7 +13,10 @@ def resources() -> dg.Definitions:
     settings = get_settings()
     return dg.Definitions(
         resources={
-            "warehouse": WarehouseResource(database=str(settings.warehouse)),
+            "warehouse": WarehouseResource(
+                database=str(settings.warehouse),
+                connection_config={"memory_limit": settings.warehouse_memory_limit},
+            ),
             "dbt": build_dbt_resource(get_dbt_project()),
             "pncp": PncpClientResource.from_settings(settings),
         }

@@ -16,10 +16,12 @@ a killed process leaves whole pages or none.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -211,12 +213,34 @@ class ArchiveWriter:
 
     `collected_at` is made strictly increasing per writer so that the designed
     `UNIQUE(endpoint, collected_at)` holds even when pages arrive in the same microsecond.
+
+    The `*_async` methods run the same writes on one dedicated thread with its own DuckDB
+    cursor: DuckDB releases the GIL while it inserts and compresses, so archiving overlaps
+    with fetching and parsing instead of stalling the event loop, and a single thread keeps
+    the writes in order.
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, run_id: str | None) -> None:
-        self.conn = conn
+        self.conn = conn.cursor()
         self.run_id = run_id
         self._last_ts = utcnow()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-writer")
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self.conn.close()
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def write_async(self, pages: Sequence[ArchivedPage]) -> int:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.write, pages)
+
+    async def record_failure_async(self, failure: FailedPage) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.record_failure, failure)
 
     def _next_timestamp(self) -> datetime:
         now = utcnow()

@@ -36,7 +36,8 @@ from project.lib.pncp.endpoints import MODALIDADES, Endpoint
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 64  # pages per archive transaction
+FLUSH_PAGES = 64  # pages per archive transaction, at most
+FLUSH_BYTES = 8 * 2**20  # ... or this much payload: bounds memory with 750 KB pages
 
 
 class ExtractionIncomplete(RuntimeError):
@@ -94,12 +95,14 @@ async def extract_endpoint_day(
     writer: ArchiveWriter,
     checkpoint: Checkpoint,
     *,
-    flush_every: int = FLUSH_EVERY,
+    flush_pages: int = FLUSH_PAGES,
+    flush_bytes: int = FLUSH_BYTES,
 ) -> DayReport:
     """Archive every page of `endpoint` for `day` that the archive does not hold yet."""
     report = DayReport(endpoint=endpoint.name, day=day, pages_resumed=len(checkpoint.pages))
     started = time.monotonic()
     buffer: list[ArchivedPage] = []
+    buffered = 0  # payload bytes in `buffer`
     tasks: set[asyncio.Task] = set()
     # Finished fetches arrive on a queue: waiting on thousands of tasks at once with
     # asyncio.wait would rescan them all for every completion.
@@ -108,7 +111,9 @@ async def extract_endpoint_day(
     async def fetch(modalidade: int, page: int) -> None:
         params = request_params(endpoint, day, modalidade)
         try:
-            outcome: PageResult | Exception = await client.fetch_page(endpoint, params, page)
+            outcome: PageResult | Exception = await client.fetch_page(
+                endpoint, params, page, keep_records=samples_structure(page)
+            )
         except Exception as exc:  # handed to the loop below, which decides
             outcome = exc
         finished.put_nowait((modalidade, page, outcome))
@@ -144,7 +149,7 @@ async def extract_endpoint_day(
             if isinstance(outcome, (PncpRetriesExhausted, PncpRequestError)):
                 failure = _failure(endpoint, day, modalidade, page, params, outcome)
                 report.failures.append(failure)
-                writer.record_failure(failure)
+                await writer.record_failure_async(failure)
                 continue
             if isinstance(outcome, Exception):
                 raise outcome
@@ -159,15 +164,16 @@ async def extract_endpoint_day(
             if outcome.records and samples_structure(page):
                 schema.merge(report.structure, schema.structure_of(outcome.records))
             buffer.append(_archived(endpoint, day, modalidade, page, params, outcome))
-            if len(buffer) >= flush_every:
-                report.bytes_new += writer.write(buffer)
-                buffer.clear()
+            buffered += len(outcome.body)
+            if len(buffer) >= flush_pages or buffered >= flush_bytes:
+                batch, buffer, buffered = buffer, [], 0
+                report.bytes_new += await writer.write_async(batch)
     finally:
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        report.bytes_new += writer.write(buffer)
+        report.bytes_new += await writer.write_async(buffer)
         report.duration_s = time.monotonic() - started
     return report
 

@@ -1,12 +1,13 @@
-"""One endpoint-day, end to end: resume, extract, bookkeeping. No Dagster here.
+"""Endpoint-days, end to end: resume, extract, bookkeeping. No Dagster here.
 
-The Dagster asset, the operator CLI and the benchmark all call `run_endpoint_day`, so
-the three behave identically.
+The Dagster assets, the command line and the benchmark all call `run_endpoint_days`,
+so they behave identically.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -40,16 +41,64 @@ class EndpointDay:
         return "complete"
 
 
-async def _extract(
-    settings: ClientSettings,
-    endpoint: Endpoint,
-    day: date,
-    writer: ArchiveWriter,
+PARALLEL_DAYS = 4  # endpoint-days in flight: keeps the pipe full when a day has few pages
+
+
+def _finish(
+    conn: duckdb.DuckDBPyConnection, endpoint: Endpoint, report: DayReport, run_id: str | None
+) -> EndpointDay:
+    checked = (
+        check_schema(conn, endpoint.name, report.day, report.structure, run_id)
+        if report.structure
+        else None
+    )
+    done = completeness(conn, endpoint.name, report.day, len(slices_of(endpoint)))
+    outcome = EndpointDay(report, done, checked)
+    log_execution(conn, report, run_id, outcome.status)
+    return outcome
+
+
+async def _extract_all(
     conn: duckdb.DuckDBPyConnection,
-) -> DayReport:
-    checkpoint = read_checkpoint(conn, endpoint.name, day)
-    async with PncpClient(settings) as client:
-        return await extract_endpoint_day(client, endpoint, day, writer, checkpoint)
+    settings: ClientSettings,
+    work: Sequence[tuple[Endpoint, date]],
+    run_id: str | None,
+    parallel: int,
+    on_done: Callable[[EndpointDay], None] | None,
+) -> list[EndpointDay]:
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(endpoint: Endpoint, day: date) -> EndpointDay:
+        async with gate:
+            # DuckDB calls are synchronous and the loop is single-threaded, so the shared
+            # connection never sees two statements at once.
+            checkpoint = read_checkpoint(conn, endpoint.name, day)
+            report = await extract_endpoint_day(client, endpoint, day, writer, checkpoint)
+            outcome = _finish(conn, endpoint, report, run_id)
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
+
+    with ArchiveWriter(conn, run_id) as writer:
+        async with PncpClient(settings) as client:
+            return list(await asyncio.gather(*(one(e, d) for e, d in work)))
+
+
+def run_endpoint_days(
+    conn: duckdb.DuckDBPyConnection,
+    settings: ClientSettings,
+    work: Sequence[tuple[Endpoint, date]],
+    run_id: str | None = None,
+    *,
+    parallel: int = PARALLEL_DAYS,
+    on_done: Callable[[EndpointDay], None] | None = None,
+) -> list[EndpointDay]:
+    """Archive what is missing of each (endpoint, day), several at a time, one HTTP client.
+
+    Returns the outcomes in the order of `work`; `on_done` sees each as it completes.
+    """
+    ensure_archive(conn)
+    return asyncio.run(_extract_all(conn, settings, work, run_id, parallel, on_done))
 
 
 def run_endpoint_day(
@@ -60,18 +109,7 @@ def run_endpoint_day(
     run_id: str | None = None,
 ) -> EndpointDay:
     """Archive what is missing of `endpoint` on `day`, then record how it went."""
-    ensure_archive(conn)
-    writer = ArchiveWriter(conn, run_id)
-    report = asyncio.run(_extract(settings, endpoint, day, writer, conn))
-    checked = (
-        check_schema(conn, endpoint.name, day, report.structure, run_id)
-        if report.structure
-        else None
-    )
-    done = completeness(conn, endpoint.name, day, len(slices_of(endpoint)))
-    outcome = EndpointDay(report, done, checked)
-    log_execution(conn, report, run_id, outcome.status)
-    return outcome
+    return run_endpoint_days(conn, settings, [(endpoint, day)], run_id)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
     parser.add_argument("--end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--memory-limit", default="256MB", help="DuckDB memory_limit")
     args = parser.parse_args(argv)
     settings = ClientSettings(
         base_url=args.base_url,
@@ -100,15 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         backoff_max_s=1.0,
     )
     days = [args.start + timedelta(days=i) for i in range((args.end - args.start).days + 1)]
-    status = 0
-    with warehouse.connection(args.warehouse) as conn:
-        for day in days:
-            for name in args.endpoint:
-                outcome = run_endpoint_day(conn, settings, ENDPOINTS[name], day)
-                records = outcome.completeness.archived_records
-                print(f"{name} {day} {outcome.status} records={records}", flush=True)
-                status = status or int(outcome.status != "complete")
-    return status
+    work = [(ENDPOINTS[name], day) for day in days for name in args.endpoint]
+
+    def report(outcome: EndpointDay) -> None:
+        records = outcome.completeness.archived_records
+        print(
+            f"{outcome.report.endpoint} {outcome.report.day} {outcome.status} records={records}",
+            flush=True,
+        )
+
+    with warehouse.connection(args.warehouse, config={"memory_limit": args.memory_limit}) as conn:
+        outcomes = run_endpoint_days(conn, settings, work, on_done=report)
+    return int(any(o.status != "complete" for o in outcomes))
 
 
 if __name__ == "__main__":
