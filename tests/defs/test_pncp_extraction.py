@@ -61,6 +61,7 @@ def test_a_materialization_reports_counts_and_passing_checks(
     assert metadata["bytes_new"] > 0
     for key in ("retries", "throttled", "duration_s", "dedup_ratio", "failed_pages"):
         assert key in metadata
+    assert metadata["compression_ratio"] > 3, "PNCP JSON compresses well with zstd"
     checks = _checks(result)
     assert checks["records_match_totals"].passed
     assert checks["schema_drift"].passed

@@ -12,10 +12,11 @@ next run; a circuit breaker that opens stops the extraction early.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date
+
+import zstandard
 
 from project.lib.pncp import schema
 from project.lib.pncp.archive import (
@@ -34,7 +35,7 @@ from project.lib.pncp.client import (
 )
 from project.lib.pncp.endpoints import MODALIDADES, Endpoint
 
-log = logging.getLogger(__name__)
+_ZSTD = zstandard.ZstdCompressor(level=3)
 
 FLUSH_PAGES = 64  # pages per archive transaction, at most
 FLUSH_BYTES = 8 * 2**20  # ... or this much payload: bounds memory with 750 KB pages
@@ -60,6 +61,9 @@ class DayReport:
     throttled: int = 0
     failures: list[FailedPage] = field(default_factory=list)
     structure: schema.Structure = field(default_factory=dict)
+    # Bytes of the sampled pages before and after zstd (level 3, as DuckDB stores them).
+    sampled_raw: int = 0
+    sampled_zstd: int = 0
     circuit_open: bool = False
     duration_s: float = 0.0
 
@@ -163,6 +167,8 @@ async def extract_endpoint_day(
                 outstanding += schedule_rest(modalidade, outcome.total_pages)
             if outcome.records and samples_structure(page):
                 schema.merge(report.structure, schema.structure_of(outcome.records))
+                report.sampled_raw += len(outcome.body)
+                report.sampled_zstd += len(_ZSTD.compress(outcome.body))
             buffer.append(_archived(endpoint, day, modalidade, page, params, outcome))
             buffered += len(outcome.body)
             if len(buffer) >= flush_pages or buffered >= flush_bytes:

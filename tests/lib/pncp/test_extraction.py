@@ -263,4 +263,8 @@ def test_every_modalidade_is_requested_for_procurements(warehouse_path: Path) ->
         empty = conn.execute(
             "SELECT count(*) FROM raw.api_requests WHERE http_status = 204"
         ).fetchone()[0]
+        without_etag = conn.execute(
+            "SELECT count(*) FROM raw.api_requests WHERE http_status = 200 AND etag IS NULL"
+        ).fetchone()[0]
     assert empty >= 1, "modalidades without records answer 204 and are archived as such"
+    assert without_etag == 0, "the response's ETag is archived with the page"

@@ -14,6 +14,7 @@ Beside `/api/consulta/v1/...` it serves an admin API: `GET|PUT /__sim/config` (t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import socket
 import sys
@@ -273,7 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is FaultKind.INVALID_JSON:
             self._send(200, _REJECTED_PAGE, "application/json")
         else:
-            self._send(200, body, "application/json")
+            # A strong validator of the body, as a CDN in front of PNCP would send.
+            etag = hashlib.blake2b(body, digest_size=8).hexdigest()
+            self._send(200, body, "application/json", {"ETag": f'"{etag}"'})
         sim.counters.count(204 if body is None else 200, fault, endpoint.name)
 
     def _fails_permanently(

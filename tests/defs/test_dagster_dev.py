@@ -1,0 +1,75 @@
+"""`dagster dev` serves the UI with the code location loaded and no errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import httpx
+
+from project.settings import PROJECT_ROOT
+
+LOCATION_QUERY = """
+{ workspaceOrError { ... on Workspace { locationEntries {
+    name
+    locationOrLoadError {
+      __typename
+      ... on RepositoryLocation { repositories { name assetNodes { assetKey { path } } } }
+      ... on PythonError { message }
+    } } } } }
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_location(url: str, deadline: float) -> dict:
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.post(url, json={"query": LOCATION_QUERY}, timeout=10).json()
+            entries = answer["data"]["workspaceOrError"]["locationEntries"]
+            loaded = entries and entries[0]["locationOrLoadError"]
+            if loaded:
+                return entries[0]
+            last_error = "location still loading"
+        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+            last_error = repr(exc)
+        time.sleep(1)
+    raise AssertionError(f"dagster dev did not load the code location: {last_error}")
+
+
+def test_dagster_dev_serves_the_ui_with_the_code_location_loaded(
+    instance: dg.DagsterInstance,
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(instance.root_directory)}
+    dev = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        entry = _wait_for_location(f"http://127.0.0.1:{port}/graphql", time.monotonic() + 180)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+    assert entry["name"] == "procurement_platform"
+    location = entry["locationOrLoadError"]
+    assert location["__typename"] == "RepositoryLocation", location.get("message")
+    keys = {"/".join(n["assetKey"]["path"]) for n in location["repositories"][0]["assetNodes"]}
+    assert {"pncp/raw/contratos", "pncp/marts/pncp_extraction_health"} <= keys
