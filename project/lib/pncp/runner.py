@@ -81,7 +81,14 @@ async def _extract_all(
 
     with ArchiveWriter(conn, run_id) as writer:
         async with PncpClient(settings) as client:
-            return list(await asyncio.gather(*(one(e, d) for e, d in work)))
+            tasks = [asyncio.ensure_future(one(e, d)) for e, d in work]
+            try:
+                return list(await asyncio.gather(*tasks))
+            finally:
+                # On a failure, stop the siblings before the writer and client close.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run_endpoint_days(
@@ -129,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
     parser.add_argument("--end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--memory-limit", default="256MB", help="DuckDB memory_limit")
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit")
+    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads")
     args = parser.parse_args(argv)
     settings = ClientSettings(
         base_url=args.base_url,
@@ -148,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    with warehouse.connection(args.warehouse, config={"memory_limit": args.memory_limit}) as conn:
+    config = {"memory_limit": args.memory_limit}
+    if args.threads:
+        config["threads"] = str(args.threads)
+    with warehouse.connection(args.warehouse, config=config) as conn:
         outcomes = run_endpoint_days(conn, settings, work, on_done=report)
     return int(any(o.status != "complete" for o in outcomes))
 
