@@ -37,8 +37,7 @@ def _metadata(outcomes: list[EndpointDay]) -> dict[str, object]:
     reports = [o.report for o in outcomes]
     done = [o.completeness for o in outcomes]
     received = sum(r.bytes_received for r in reports)
-    sampled_raw = sum(r.sampled_raw for r in reports)
-    sampled_zstd = sum(r.sampled_zstd for r in reports)
+    stored = sum(r.bytes_stored for r in reports)
     new = sum(r.bytes_new for r in reports)
     return {
         "days": len(outcomes),
@@ -51,7 +50,8 @@ def _metadata(outcomes: list[EndpointDay]) -> dict[str, object]:
         "bytes_received": received,
         "bytes_new": new,
         "dedup_ratio": round(received / new, 3) if new else 0.0,
-        "compression_ratio": round(sampled_raw / sampled_zstd, 2) if sampled_zstd else 0.0,
+        "bytes_stored": stored,
+        "compression_ratio": round(new / stored, 2) if stored else 0.0,
         "retries": sum(r.retries for r in reports),
         "throttled": sum(r.throttled for r in reports),
         "failed_pages": sum(len(r.failures) for r in reports),

@@ -5,13 +5,16 @@ Layout (created idempotently by `ensure_archive`):
 - `raw.api_requests`: one row per archived page (a 204 "empty" answer included, so a
   resumed run knows the slice is done). `UNIQUE(endpoint, collected_at)` as designed, plus
   one row per (endpoint, day, modalidade, page): the checkpoint a resumed run reads.
-- `raw.payloads`: each distinct response body once, keyed by sha256, in a VARCHAR column
-  that DuckDB compresses with zstd at rest yet any SQL (`payload::JSON`) reads as is.
+- `raw.payloads`: each distinct response body once, keyed by sha256: its size raw and
+  zstd-compressed. The bodies themselves live in the content-addressed zstd file store
+  beside the warehouse (`payload_store`), readable from SQL through the
+  `raw.payload_json` view.
 - `meta.execution_log`, `meta.failed_requests`, `meta.schema_versions`,
   `meta.pipeline_metrics`: what ran, what failed, which record structures were seen.
 
-A page and its payload are written in one transaction with the rest of their batch, so
-a killed process leaves whole pages or none.
+A batch of pages is one transaction, written after its bodies are safely in the store,
+so a killed process leaves whole pages or none (at worst an unreferenced body file,
+which the next run reuses).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pyarrow as pa
 
+from project.lib.pncp import payload_store
+
 NO_MODALIDADE = 0  # key value for endpoints that are not split by modalidade
 
 DDL = """
@@ -35,8 +40,8 @@ CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS meta;
 CREATE TABLE IF NOT EXISTS raw.payloads (
     payload_sha256 VARCHAR PRIMARY KEY,
-    payload VARCHAR USING COMPRESSION zstd,
     payload_size BIGINT NOT NULL,
+    stored_size BIGINT NOT NULL,
     first_seen_at TIMESTAMP NOT NULL
 );
 CREATE TABLE IF NOT EXISTS raw.api_requests (
@@ -131,9 +136,22 @@ _REQUEST_COLUMNS = (
 )
 
 
+_PAYLOAD_SCHEMA = pa.schema(
+    [
+        ("payload_sha256", pa.string()),
+        ("payload_size", pa.int64()),
+        ("stored_size", pa.int64()),
+        ("first_seen_at", pa.timestamp("us")),
+    ]
+)
+
+
 def ensure_archive(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the archive and bookkeeping tables if missing (idempotent)."""
     conn.execute(DDL)
+    root = payload_store.root_for(conn)
+    payload_store.ensure_root(root)
+    conn.execute(payload_store.json_view_sql(root))
 
 
 def sha256_hex(body: bytes) -> str:
@@ -184,6 +202,14 @@ class FailedPage:
     body: str | None
 
 
+@dataclass(frozen=True)
+class Written:
+    """Bodies a batch added to the store: their size as received and compressed."""
+
+    payload_bytes: int
+    stored_bytes: int
+
+
 @dataclass
 class Checkpoint:
     """What the archive already holds for one endpoint and day."""
@@ -221,6 +247,7 @@ class ArchiveWriter:
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, run_id: str | None) -> None:
+        self.store = payload_store.PayloadStore(payload_store.root_for(conn))
         self.conn = conn.cursor()
         self.run_id = run_id
         self._last_ts = utcnow()
@@ -236,7 +263,7 @@ class ArchiveWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def write_async(self, pages: Sequence[ArchivedPage]) -> int:
+    async def write_async(self, pages: Sequence[ArchivedPage]) -> Written:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self.write, pages)
 
     async def record_failure_async(self, failure: FailedPage) -> None:
@@ -247,10 +274,10 @@ class ArchiveWriter:
         self._last_ts = max(now, self._last_ts + timedelta(microseconds=1))
         return self._last_ts
 
-    def write(self, pages: Sequence[ArchivedPage]) -> int:
-        """Archive `pages`; return the bytes of payloads new to the archive."""
+    def write(self, pages: Sequence[ArchivedPage]) -> Written:
+        """Archive `pages`; return the size of the bodies new to the archive, raw and stored."""
         if not pages:
-            return 0
+            return Written(0, 0)
         payloads: dict[str, bytes] = {}
         requests: dict[str, list] = {c: [] for c in _REQUEST_COLUMNS}
         for page in pages:
@@ -277,14 +304,30 @@ class ArchiveWriter:
             )
             for column, value in zip(_REQUEST_COLUMNS, row, strict=True):
                 requests[column].append(value)
+        known = {
+            row[0]
+            for row in self.conn.execute(
+                "SELECT payload_sha256 FROM raw.payloads WHERE list_contains(?, payload_sha256)",
+                [list(payloads)],
+            ).fetchall()
+        }
+        fresh = {digest: body for digest, body in payloads.items() if digest not in known}
+        # Bodies first: a row must never point at a body that is not there.
+        stored = {digest: self.store.put(digest, body) for digest, body in fresh.items()}
         now = utcnow()
         payload_table = pa.table(
             {
-                "payload_sha256": list(payloads),
-                "payload": [body.decode("utf-8") for body in payloads.values()],
-                "payload_size": [len(body) for body in payloads.values()],
-                "first_seen_at": [now] * len(payloads),
-            }
+                "payload_sha256": list(fresh),
+                "payload_size": [len(body) for body in fresh.values()],
+                "stored_size": [
+                    size
+                    if size is not None
+                    else payload_store.path_for(self.store.root, d).stat().st_size
+                    for d, size in stored.items()
+                ],
+                "first_seen_at": [now] * len(fresh),
+            },
+            schema=_PAYLOAD_SCHEMA,
         )
         request_table = pa.table(requests)
         conn = self.conn
@@ -292,10 +335,6 @@ class ArchiveWriter:
         conn.register("request_table", request_table)
         conn.execute("BEGIN TRANSACTION")
         try:
-            new_bytes = conn.execute(
-                """SELECT coalesce(sum(p.payload_size), 0) FROM payload_table p
-                   ANTI JOIN raw.payloads r USING (payload_sha256)"""
-            ).fetchone()[0]
             conn.execute("INSERT OR IGNORE INTO raw.payloads SELECT * FROM payload_table")
             conn.execute(
                 f"""INSERT INTO raw.api_requests ({", ".join(_REQUEST_COLUMNS)})
@@ -310,7 +349,7 @@ class ArchiveWriter:
         finally:
             conn.unregister("payload_table")
             conn.unregister("request_table")
-        return int(new_bytes)
+        return Written(sum(len(b) for b in fresh.values()), sum(stored.values()))
 
     def _resolve_failures(self, pages: Iterable[ArchivedPage]) -> None:
         """Mark open failures of pages now archived as resolved (a later run retried them)."""

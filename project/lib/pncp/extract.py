@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-import zstandard
-
 from project.lib.pncp import schema
 from project.lib.pncp.archive import (
     NO_MODALIDADE,
@@ -25,6 +23,7 @@ from project.lib.pncp.archive import (
     ArchiveWriter,
     Checkpoint,
     FailedPage,
+    Written,
 )
 from project.lib.pncp.client import (
     CircuitOpenError,
@@ -34,8 +33,6 @@ from project.lib.pncp.client import (
     PncpRetriesExhausted,
 )
 from project.lib.pncp.endpoints import MODALIDADES, Endpoint
-
-_ZSTD = zstandard.ZstdCompressor(level=3)
 
 FLUSH_PAGES = 64  # pages per archive transaction, at most
 FLUSH_BYTES = 8 * 2**20  # ... or this much payload: bounds memory with 750 KB pages
@@ -61,11 +58,13 @@ class DayReport:
     throttled: int = 0
     failures: list[FailedPage] = field(default_factory=list)
     structure: schema.Structure = field(default_factory=dict)
-    # Bytes of the sampled pages before and after zstd (level 3, as DuckDB stores them).
-    sampled_raw: int = 0
-    sampled_zstd: int = 0
+    bytes_stored: int = 0  # bytes_new once zstd-compressed in the payload store
     circuit_open: bool = False
     duration_s: float = 0.0
+
+    def add(self, written: Written) -> None:
+        self.bytes_new += written.payload_bytes
+        self.bytes_stored += written.stored_bytes
 
     @property
     def complete(self) -> bool:
@@ -167,19 +166,17 @@ async def extract_endpoint_day(
                 outstanding += schedule_rest(modalidade, outcome.total_pages)
             if outcome.records and samples_structure(page):
                 schema.merge(report.structure, schema.structure_of(outcome.records))
-                report.sampled_raw += len(outcome.body)
-                report.sampled_zstd += len(_ZSTD.compress(outcome.body))
             buffer.append(_archived(endpoint, day, modalidade, page, params, outcome))
             buffered += len(outcome.body)
             if len(buffer) >= flush_pages or buffered >= flush_bytes:
                 batch, buffer, buffered = buffer, [], 0
-                report.bytes_new += await writer.write_async(batch)
+                report.add(await writer.write_async(batch))
     finally:
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        report.bytes_new += await writer.write_async(buffer)
+        report.add(await writer.write_async(buffer))
         report.duration_s = time.monotonic() - started
     return report
 

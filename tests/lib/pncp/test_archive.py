@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from project.lib import warehouse
+from project.lib.pncp import payload_store
 from project.lib.pncp.archive import (
     ArchivedPage,
     ArchiveWriter,
@@ -51,39 +52,41 @@ def conn(warehouse_path: Path) -> duckdb.DuckDBPyConnection:
         yield connection
 
 
+def _store_files(conn: duckdb.DuckDBPyConnection) -> list[Path]:
+    return sorted(payload_store.root_for(conn).glob("[0-9a-f][0-9a-f]/*.json.zst"))
+
+
 def test_identical_payloads_are_stored_once(conn: duckdb.DuckDBPyConnection) -> None:
     writer = ArchiveWriter(conn, "run-1")
-    new_bytes = writer.write([_page(1, _body(1)), _page(2, _body(1)), _page(3, _body(3))])
+    written = writer.write([_page(1, _body(1)), _page(2, _body(1)), _page(3, _body(3))])
     assert conn.execute("SELECT count(*) FROM raw.payloads").fetchone() == (2,)
     assert conn.execute("SELECT count(*) FROM raw.api_requests").fetchone() == (3,)
-    assert new_bytes == len(_body(1)) + len(_body(3))
+    assert len(_store_files(conn)) == 2
+    assert written.payload_bytes == len(_body(1)) + len(_body(3))
+    again = writer.write([_page(4, _body(1))])
+    assert again.payload_bytes == 0, "a known body is not stored twice"
 
 
 def test_payload_is_readable_as_json_from_sql(conn: duckdb.DuckDBPyConnection) -> None:
     ArchiveWriter(conn, None).write([_page(1, _body(7))])
-    value = conn.execute(
-        "SELECT payload::JSON -> 'data' -> 0 ->> 'numeroControlePNCP' FROM raw.payloads"
-    ).fetchone()
-    assert value == ("x-7",)
-    assert conn.execute("SELECT payload_sha256 FROM raw.payloads").fetchone() == (
-        sha256_hex(_body(7)),
-    )
+    rows = conn.execute(
+        """SELECT payload_sha256, payload -> 'data' -> 0 ->> 'numeroControlePNCP'
+           FROM raw.payload_json"""
+    ).fetchall()
+    assert rows == [(sha256_hex(_body(7)), "x-7")]
 
 
-def test_payload_column_is_zstd_compressed_at_rest(conn: duckdb.DuckDBPyConnection) -> None:
-    bodies = [
-        json.dumps({"data": [{"i": i, "text": "contrato " * 50}]}).encode() for i in range(2000)
-    ]
-    ArchiveWriter(conn, None).write([_page(i + 1, b, total=2000) for i, b in enumerate(bodies)])
-    conn.execute("CHECKPOINT")
-    compressions = {
-        row[0]
-        for row in conn.execute(
-            """SELECT compression FROM pragma_storage_info('raw.payloads')
-               WHERE column_name = 'payload' AND segment_type = 'VARCHAR'"""
-        ).fetchall()
-    }
-    assert compressions == {"ZSTD"}
+def test_payloads_are_zstd_compressed_at_rest(conn: duckdb.DuckDBPyConnection) -> None:
+    records = [{"i": i, "text": "contrato " * 20} for i in range(500)]
+    body = json.dumps({"data": records}).encode()
+    ArchiveWriter(conn, None).write([_page(1, body)])
+    (path,) = _store_files(conn)
+    stored = path.read_bytes()
+    assert stored[:4] == b"\x28\xb5\x2f\xfd", "zstd frame magic"
+    assert len(stored) * 10 < len(body)
+    assert payload_store.read(payload_store.root_for(conn), sha256_hex(body)) == body
+    sizes = conn.execute("SELECT payload_size, stored_size FROM raw.payloads").fetchone()
+    assert sizes == (len(body), len(stored))
 
 
 def test_checkpoint_lists_archived_pages_and_totals(conn: duckdb.DuckDBPyConnection) -> None:
@@ -94,7 +97,7 @@ def test_checkpoint_lists_archived_pages_and_totals(conn: duckdb.DuckDBPyConnect
     assert read_checkpoint(conn, "atas", DAY).pages == set()
 
 
-def test_a_batch_that_fails_leaves_nothing_behind(conn: duckdb.DuckDBPyConnection) -> None:
+def test_a_batch_that_fails_leaves_no_row_behind(conn: duckdb.DuckDBPyConnection) -> None:
     writer = ArchiveWriter(conn, None)
     writer.write([_page(1, _body(1))])
     with pytest.raises(duckdb.ConstraintException):
@@ -102,6 +105,11 @@ def test_a_batch_that_fails_leaves_nothing_behind(conn: duckdb.DuckDBPyConnectio
         writer.write([_page(2, _body(2)), _page(1, _body(9))])
     assert conn.execute("SELECT count(*) FROM raw.api_requests").fetchone() == (1,)
     assert conn.execute("SELECT count(*) FROM raw.payloads").fetchone() == (1,)
+    # Bodies written before the failure are whole files, reused by the next attempt.
+    root = payload_store.root_for(conn)
+    for digest in (sha256_hex(_body(2)), sha256_hex(_body(9))):
+        assert payload_store.read(root, digest) in (_body(2), _body(9))
+    assert not list(root.glob("*/.*.tmp")), "no partial file is left"
 
 
 def test_collected_at_is_unique_per_endpoint(conn: duckdb.DuckDBPyConnection) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from project.lib import warehouse
+from project.lib.pncp import payload_store
 from project.lib.pncp.archive import open_failures
 from project.lib.pncp.client import ClientSettings
 from project.lib.pncp.endpoints import ENDPOINTS, MODALIDADES
@@ -67,17 +68,18 @@ def _archive_content(path: Path) -> list[tuple]:
 
 
 def _verify_payloads(path: Path) -> int:
-    """Every request's payload is present and hashes to its key; returns the payload count."""
+    """Every request's body is in the store, whole, and hashes to its key."""
     with warehouse.connection(path, read_only=True) as conn:
         orphans = conn.execute(
             """SELECT count(*) FROM raw.api_requests r ANTI JOIN raw.payloads p
                USING (payload_sha256) WHERE r.payload_sha256 IS NOT NULL"""
         ).fetchone()[0]
         assert orphans == 0
-        rows = conn.execute("SELECT payload_sha256, payload FROM raw.payloads").fetchall()
-    for digest, payload in rows:
-        assert hashlib.sha256(payload.encode()).hexdigest() == digest
-    return len(rows)
+        digests = [r[0] for r in conn.execute("SELECT payload_sha256 FROM raw.payloads").fetchall()]
+        root = payload_store.root_for(conn)
+    for digest in digests:
+        assert hashlib.sha256(payload_store.read(root, digest)).hexdigest() == digest
+    return len(digests)
 
 
 @pytest.fixture(scope="module")
