@@ -19,7 +19,7 @@ from pathlib import Path
 from project.lib import warehouse
 from project.lib.instance import ensure_dagster_home
 from project.lib.pncp.simulator import PncpSimulator, SimulatorConfig
-from project.settings import PROJECT_ROOT, SettingsError, load_settings
+from project.settings import PROJECT_ROOT, settings_or_exit
 
 DEMO_START = date(2024, 7, 1)
 DEMO_DAYS = int(os.environ.get("DEMO_DAYS", "7"))
@@ -57,11 +57,7 @@ def _summary(warehouse_path: Path) -> list[tuple]:
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     home = ensure_dagster_home(settings)
     last = DEMO_START + timedelta(days=DEMO_DAYS - 1)
     with PncpSimulator(SimulatorConfig(scale=DEMO_SCALE)) as simulator:

@@ -159,6 +159,15 @@ def load_settings() -> Settings:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(problems)) from None
 
 
+def settings_or_exit() -> Settings:
+    """For command-line entry points: a bad setting is a one-line error and exit code 2."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""

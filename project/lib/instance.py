@@ -8,12 +8,11 @@ the environment (`env: DAGSTER_PG_URL`), never in the rendered file.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import yaml
 
-from project.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from project.settings import PROJECT_ROOT, Settings, settings_or_exit
 
 TEMPLATES = PROJECT_ROOT / "conf" / "dagster"
 
@@ -66,11 +65,7 @@ def ensure_dagster_home(settings: Settings, home: Path | None = None) -> Path:
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     home = ensure_dagster_home(settings)
     storage = "postgres" if settings.dagster_pg_url else "sqlite"
     logs = f", JSON logs: {settings.json_log_file}" if settings.log_format == "json" else ""

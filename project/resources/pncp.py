@@ -5,12 +5,12 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from project.lib.pncp.client import ClientSettings, PncpClient
+from project.lib.pncp.client import ClientSettings
 from project.settings import Settings
 
 
 class PncpClientResource(dg.ConfigurableResource):
-    """Builds a fresh `PncpClient` per extraction (an httpx pool lives in one event loop).
+    """Settings for the `PncpClient` each extraction builds (its pools live in one event loop).
 
     The token is read from the environment by name, so it never appears in the run's
     configuration shown by the UI.
@@ -39,18 +39,5 @@ class PncpClientResource(dg.ConfigurableResource):
         )
 
     def client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            base_url=self.base_url,
-            timeout_s=self.timeout_s,
-            max_concurrency=self.max_concurrency,
-            rate_limit_per_s=self.rate_limit_per_s,
-            max_retries=self.max_retries,
-            backoff_base_s=self.backoff_base_s,
-            backoff_max_s=self.backoff_max_s,
-            breaker_failure_threshold=self.breaker_failure_threshold,
-            breaker_reset_s=self.breaker_reset_s,
-            api_token=self.api_token,
-        )
-
-    def build_client(self) -> PncpClient:
-        return PncpClient(self.client_settings())
+        """The library's settings: the resource's fields carry the same names."""
+        return ClientSettings(**self.model_dump())
