@@ -78,6 +78,7 @@ def main() -> int:
     print(
         f"\nResults\n"
         f"  warehouse       {settings.warehouse}  (schemas raw, meta, staging, marts)\n"
+        f"  raw bodies      {settings.warehouse.parent / 'payloads' / 'pncp'}  (zstd, by sha256)\n"
         f"  Dagster runs    {home}\n"
         f"  look around     make dev  ->  http://127.0.0.1:3000\n"
         f'  query           .venv/bin/python -c "import duckdb; print(duckdb.connect('
