@@ -39,14 +39,18 @@ SMALL = 0.1  # a tenth of the measured daily volumes: a real month, quicker to p
 
 
 def _client(base_url: str, **overrides: object) -> ClientSettings:
-    """Fast retries: the simulator's faults are transient unless configured otherwise."""
+    """Quick retries: the simulator's faults are transient unless configured otherwise.
+
+    The timeout leaves room for a loaded CI machine (coverage tracing slows the in-process
+    simulator); tests of slow responses set a shorter one with a longer `slow_s`.
+    """
     fast = {
         "max_concurrency": 16,
         "rate_limit_per_s": 0,
-        "timeout_s": 2.0,
+        "timeout_s": 10.0,
         "max_retries": 8,
-        "backoff_base_s": 0.01,
-        "backoff_max_s": 0.2,
+        "backoff_base_s": 0.05,
+        "backoff_max_s": 0.5,
         "retry_after_max_s": 1.0,
     }
     return ClientSettings(base_url=base_url, **{**fast, **overrides})
@@ -131,11 +135,11 @@ def test_rerunning_a_month_is_idempotent(warehouse_path: Path, small_month_basel
 def test_with_ten_percent_faults_the_month_equals_a_fault_free_run(
     warehouse_path: Path, small_month_baseline
 ) -> None:
-    faults = FaultConfig(fault_rate=0.10, slow_s=3.0, retry_after_s=0)
+    # slow answers (6 s) outlast the client's 4 s timeout: they are retried as timeouts
+    faults = FaultConfig(fault_rate=0.10, slow_s=6.0, retry_after_s=0)
     with PncpSimulator(SimulatorConfig(scale=SMALL, faults=faults)) as sim:
-        outcomes = _extract(
-            warehouse_path, _client(sim.base_url), CONTRACTS_AND_PROCUREMENTS, MONTH
-        )
+        settings = _client(sim.base_url, timeout_s=4.0)
+        outcomes = _extract(warehouse_path, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
         stats = sim.stats()
     assert all(o.status == "complete" for o in outcomes)
     retries = sum(o.report.retries for o in outcomes)
