@@ -104,7 +104,8 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         pool=get_settings().warehouse_pool,
         description=(
             f"Raw pages of PNCP `{endpoint.path}` for one day, archived in raw.api_requests "
-            f"(payloads once per sha256 in raw.payloads). Resumes from pages already stored."
+            "(each distinct body once, zstd, readable as raw.payload_json). "
+            "Resumes from pages already stored."
         ),
         check_specs=[
             dg.AssetCheckSpec(COMPLETE_CHECK, asset=key, description="Records == totalRegistros"),

@@ -31,13 +31,12 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pyarrow as pa
 
+from project.lib import warehouse
 from project.lib.pncp import payload_store
 
 NO_MODALIDADE = 0  # key value for endpoints that are not split by modalidade
 
 DDL = """
-CREATE SCHEMA IF NOT EXISTS raw;
-CREATE SCHEMA IF NOT EXISTS meta;
 CREATE TABLE IF NOT EXISTS raw.payloads (
     payload_sha256 VARCHAR PRIMARY KEY,
     payload_size BIGINT NOT NULL,
@@ -148,6 +147,7 @@ _PAYLOAD_SCHEMA = pa.schema(
 
 def ensure_archive(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the archive and bookkeeping tables if missing (idempotent)."""
+    warehouse.ensure_schemas(conn)
     conn.execute(DDL)
     root = payload_store.root_for(conn)
     payload_store.ensure_root(root)

@@ -9,7 +9,8 @@ the official OpenAPI spec and the volumes measured against the live API
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 DATE_FORMAT = "%Y%m%d"
 
@@ -29,6 +30,13 @@ MODALIDADES: dict[int, str] = {
     12: "Credenciamento",
     13: "Leilão - Presencial",
 }
+
+
+def coerce_pncp_date(value: Any) -> Any:
+    """PNCP's `yyyyMMdd` as a date; anything else unchanged (for pydantic `before` validators)."""
+    if isinstance(value, str) and len(value) == 8 and value.isdigit():
+        return datetime.strptime(value, DATE_FORMAT).date()
+    return value
 
 
 @dataclass(frozen=True)

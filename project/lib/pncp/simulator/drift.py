@@ -9,13 +9,13 @@ on the slow path (parse, change, re-encode), and only to the affected days.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from project.lib.pncp.endpoints import DATE_FORMAT, ENDPOINTS
+from project.lib.pncp.endpoints import ENDPOINTS, coerce_pncp_date
 from project.lib.pncp.simulator.fragments import fragment
 
 
@@ -41,9 +41,7 @@ class SchemaDrift(BaseModel):
     @classmethod
     def _pncp_date(cls, value: Any) -> Any:
         """Accept PNCP's `yyyyMMdd` as well as ISO dates."""
-        if isinstance(value, str) and len(value) == 8 and value.isdigit():
-            return datetime.strptime(value, DATE_FORMAT).date()
-        return value
+        return coerce_pncp_date(value)
 
     @model_validator(mode="after")
     def _check(self) -> SchemaDrift:

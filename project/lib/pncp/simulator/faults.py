@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from project.lib.pncp.endpoints import DATE_FORMAT, ENDPOINTS
+from project.lib.pncp.endpoints import ENDPOINTS, coerce_pncp_date
 from project.lib.pncp.simulator.drift import SchemaDrift
 from project.lib.pncp.simulator.params import BASE_PATH
 
@@ -66,9 +66,7 @@ class PageRef(BaseModel):
     @field_validator("day", mode="before")
     @classmethod
     def _pncp_date(cls, value: Any) -> Any:
-        if isinstance(value, str) and len(value) == 8 and value.isdigit():
-            return datetime.strptime(value, DATE_FORMAT).date()
-        return value
+        return coerce_pncp_date(value)
 
 
 class FaultConfig(BaseModel):
