@@ -1,10 +1,15 @@
-"""dbt models of the PNCP pipeline as Dagster assets.
+"""dbt models of the PNCP pipeline as monthly-partitioned Dagster assets.
 
-Every dbt model writes the DuckDB warehouse, so the whole dbt step runs in the warehouse
-pool, like the Python writers. dbt tests surface as asset checks.
+Every model writes the DuckDB warehouse, so the dbt step runs in the warehouse pool like
+the Python writers. A run covers one month or, in a backfill, a range of months in one
+dbt invocation: the window reaches the models as `--vars {min_date, max_date}` and each
+incremental model replaces exactly the months of the window. dbt tests surface as asset
+checks; `dbt build` skips everything downstream of a failing ERROR test, so a missing
+key blocks the marts and their exports.
 """
 
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -15,8 +20,12 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from project.defs.pncp.partitions import monthly
 from project.resources.dbt import get_dbt_project
 from project.settings import get_settings
+
+# Folder under models/ → layer; seeds are reference data loaded with staging.
+_SEED_LAYER = "staging"
 
 
 class PncpDbtTranslator(DagsterDbtTranslator):
@@ -24,15 +33,21 @@ class PncpDbtTranslator(DagsterDbtTranslator):
 
     @staticmethod
     def _layer(props: Mapping[str, Any]) -> str:
+        if props["resource_type"] == "seed":
+            return _SEED_LAYER
         fqn = props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "models"
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return super().get_asset_key(dbt_resource_props)
+        if dbt_resource_props["resource_type"] == "seed":
+            return dg.AssetKey(["pncp", "reference", dbt_resource_props["name"]])
         return dg.AssetKey(["pncp", self._layer(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return dbt_resource_props["source_name"]  # pncp_raw, pncp_meta
         return f"pncp_{self._layer(dbt_resource_props)}"
 
 
@@ -43,12 +58,28 @@ translator = PncpDbtTranslator(
 )
 
 
+def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The run's partition window as dbt vars: first and last day, inclusive."""
+    window = context.partition_time_window
+    return {
+        "min_date": window.start.date().isoformat(),
+        "max_date": (window.end - timedelta(days=1)).date().isoformat(),
+    }
+
+
+def dbt_build_args(window_vars: Mapping[str, str]) -> list[str]:
+    vars_yaml = "{" + ", ".join(f"{k}: '{v}'" for k, v in sorted(window_vars.items())) + "}"
+    return ["build", "--vars", vars_yaml]
+
+
 @dbt_assets(
     manifest=get_dbt_project().manifest_path,
     project=get_dbt_project(),
     dagster_dbt_translator=translator,
+    partitions_def=monthly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool=get_settings().warehouse_pool,
     name="pncp_dbt_models",
 )
 def pncp_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt.cli(dbt_build_args(partition_vars(context)), context=context).stream()
