@@ -30,7 +30,12 @@ def root_for(conn: duckdb.DuckDBPyConnection) -> Path:
     ).fetchone()[0]
     if not path:
         raise ValueError("the payload store needs a file-backed warehouse, not :memory:")
-    return Path(path).resolve().parent / "payloads" / "pncp"
+    return root_beside(Path(path))
+
+
+def root_beside(warehouse_path: Path) -> Path:
+    """The store of the warehouse file at `warehouse_path` (no connection needed)."""
+    return warehouse_path.resolve().parent / "payloads" / "pncp"
 
 
 def path_for(root: Path, sha256: str) -> Path:

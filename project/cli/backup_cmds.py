@@ -1,0 +1,136 @@
+"""Backups of the warehouse and its payload store: take, list, roll back to, reset.
+
+Each takes the warehouse's writer lock (waiting like any writer, up to `--lock-wait`),
+so it never copies or replaces a file a run is writing. Rollback and reset take a
+backup of the current state first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from project.cli.app import CliError, Options, app
+from project.cli.common import render_table, settings
+from project.lib import backup as backups
+from project.lib import warehouse
+from project.settings import Settings
+
+PANEL = "Backups"
+
+
+def backups_dir(config: Settings) -> Path:
+    return config.data_path / "backups"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _describe(b: backups.Backup) -> str:
+    return (
+        f"{b.path}  (warehouse {_size(b.warehouse_bytes)}, {b.tables} tables; "
+        f"{b.payload_files} payload files, {_size(b.payload_bytes)})"
+    )
+
+
+@app.command("backup", rich_help_panel=PANEL)
+def backup(
+    list_only: Annotated[bool, typer.Option("--list", help="List backups instead.")] = False,
+) -> None:
+    """Take a consistent copy of the warehouse and its payload store.
+
+    Takes the warehouse lock like a writer (waiting up to --lock-wait while a run
+    writes) and holds it only while the database file is copied; the payload store is
+    copied after. Writes `data/backups/<UTC time>/` with warehouse.duckdb, payloads/ and
+    backup.json; `backup --list` shows them.
+
+    Example: pncp --lock-wait 600 backup
+    """
+    config = settings()
+    root = backups_dir(config)
+    if list_only:
+        found = backups.list_backups(root)
+        if not found:
+            typer.echo(f"no backups under {root}")
+            return
+        rows = [
+            [b.name, b.created_at, b.reason, _size(b.warehouse_bytes), b.payload_files]
+            for b in found
+        ]
+        typer.echo(render_table(["name", "created_at", "reason", "warehouse", "payloads"], rows))
+        return
+    taken = backups.create_backup(config.warehouse, root, wait_s=Options.lock_wait_s)
+    typer.echo(f"backup {taken.name}: {_describe(taken)}")
+
+
+@app.command("rollback", rich_help_panel=PANEL)
+def rollback(
+    to: Annotated[
+        str, typer.Option("--to", help="Backup name (see backup --list), `latest`, or a path.")
+    ],
+    backup_first: Annotated[
+        bool, typer.Option("--backup/--no-backup", help="Back up the current state first.")
+    ] = True,
+) -> None:
+    """Restore the warehouse and payload store from a backup.
+
+    The backup's database is checked against its sha256 first; then, holding the
+    warehouse lock, the current state is backed up (unless --no-backup) and the backup is
+    swapped in.
+
+    Example: pncp rollback --to 20240801T020000Z
+    """
+    config = settings()
+    root = backups_dir(config)
+    chosen = backups.find_backup(root, to)
+    backups.check_backup(chosen)  # before taking the lock or a safety backup
+    existed = config.warehouse.exists()
+    with backups.exclusive(config.warehouse, wait_s=Options.lock_wait_s) as conn:
+        if backup_first and existed:
+            safety = backups.backup_locked(conn, config.warehouse, root, "pre-rollback")
+            typer.echo(f"current state backed up as {safety.name}")
+        backups.restore_locked(conn, chosen, config.warehouse)
+    if chosen.source != str(config.warehouse):
+        # Taken from a warehouse elsewhere: raw.payload_json must read the store beside
+        # this one, as every writer's `ensure_archive` makes it.
+        from project.lib.pncp.archive import ensure_archive
+
+        with warehouse.connection(config.warehouse, wait_s=Options.lock_wait_s) as conn:
+            ensure_archive(conn)
+    typer.echo(f"restored {chosen.name} ({chosen.created_at}) into {config.warehouse}")
+
+
+@app.command("reset", rich_help_panel=PANEL)
+def reset(
+    force: Annotated[
+        bool, typer.Option("--force", help="Required: this deletes the warehouse.")
+    ] = False,
+) -> None:
+    """Delete the warehouse and its payload store, after backing them up.
+
+    Refuses without --force. Exports, the Dagster instance and backups are kept;
+    `pncp init` creates an empty warehouse again, `pncp rollback --to latest` undoes it.
+
+    Example: pncp reset --force
+    """
+    if not force:
+        raise CliError(
+            "reset deletes the warehouse and its payload store; pass --force "
+            "(a backup is taken first)"
+        )
+    config = settings()
+    if not config.warehouse.exists():
+        typer.echo(f"nothing to reset: warehouse {config.warehouse} does not exist")
+        return
+    with backups.exclusive(config.warehouse, wait_s=Options.lock_wait_s) as conn:
+        safety = backups.backup_locked(conn, config.warehouse, backups_dir(config), "pre-reset")
+        typer.echo(f"backed up as {safety.name}: {_describe(safety)}")
+        backups.delete_locked(conn, config.warehouse)
+    typer.echo(f"deleted {config.warehouse} and its payload store")

@@ -1,0 +1,198 @@
+"""Dagster runs for the operator's commands: the project's own asset job, in its instance.
+
+The code location is loaded once per command (the same `project.definitions` the UI
+serves) and each run executes the implicit asset job for a selection and partition, in
+this process, recorded in the instance under `DAGSTER_HOME`: it appears in the UI's run
+list with its logs, materializations and checks, tagged `pncp/command`. The warehouse
+pool is enforced as for any run, so a CLI run waits for a UI run's writer and vice versa.
+
+Dagster is imported here only, and only when a command launches a run: the other
+commands start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from project.cli.app import CliError, one_line
+from project.defs.pncp.selections import EXTRACTION
+from project.lib.instance import ensure_dagster_home
+from project.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import dagster as dg
+    from dagster._core.execution.plan.objects import StepFailureData
+
+COMMAND_TAG = "pncp/command"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Run workers log INFO and up to the console (the event log in the UI keeps everything).
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def raw_selection(endpoints: Sequence[str], all_endpoints: Sequence[str]) -> str:
+    """The extraction selection (`selections.EXTRACTION`), narrowed to some endpoints."""
+    if set(endpoints) >= set(all_endpoints):
+        return EXTRACTION
+    return " or ".join(f'key:"pncp/raw/{name}"' for name in endpoints)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A validated run: which assets, which partition(s), how it is labelled."""
+
+    label: str
+    selection: str
+    keys: tuple[dg.AssetKey, ...]
+    partition_key: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: PlannedRun
+    run_id: str
+    success: bool
+    duration_s: float
+    failures: list[str]
+
+    def summary(self) -> str:
+        status = "SUCCESS" if self.success else "FAILURE"
+        return (
+            f"run {self.run_id} {status}: {self.run.label} "
+            f"({len(self.run.keys)} assets) in {self.duration_s:.0f} s"
+        )
+
+
+def _reason(failure: StepFailureData) -> str:
+    """Why a step failed: the asset's own description, else the innermost error."""
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return one_line(failure.user_failure_data.description)
+    error = failure.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return one_line(error.message) if error is not None else "unknown error"
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Keep stdout for the command's own result: a run prints dbt's log there."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class Launcher:
+    """The code location and instance, loaded once; use as a context manager."""
+
+    def __init__(self, config: Settings) -> None:
+        home = ensure_dagster_home(config)
+        os.environ["DAGSTER_HOME"] = str(home)
+        get_settings.cache_clear()  # the definitions read the environment as it is now
+        import dagster as dg
+
+        from project.definitions import defs
+
+        # Operators cannot act on API-maturity notices about the project's own code.
+        for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+            warnings.filterwarnings("ignore", category=category)
+        self._dg = dg
+        definitions = defs()
+        self.job = definitions.resolve_implicit_global_asset_job_def()
+        self.graph = definitions.resolve_asset_graph()
+        self.instance = dg.DagsterInstance.get()
+        self.home = home
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.instance.dispose()
+
+    def _keys(self, selection: str) -> tuple[dg.AssetKey, ...]:
+        keys = self._dg.AssetSelection.from_string(selection).resolve(self.graph)
+        materializable = sorted(k for k in keys if self.graph.get(k).is_materializable)
+        if not materializable:
+            raise CliError(f"selection {selection!r} matches no asset of the code location")
+        return tuple(materializable)
+
+    def _partitions(
+        self, selection: str, keys: Sequence[dg.AssetKey]
+    ) -> dg.PartitionsDefinition | None:
+        found = {self.graph.get(k).partitions_def for k in keys}
+        if len(found) > 1:
+            raise CliError(f"assets of {selection!r} do not share one partitioning")
+        return found.pop()
+
+    def _check(self, partitions: dg.PartitionsDefinition, key: str, selection: str) -> None:
+        if not partitions.has_partition_key(key):
+            raise CliError(
+                f"{key} is not a partition of {selection} (first "
+                f"{partitions.get_first_partition_key()}, last "
+                f"{partitions.get_last_partition_key()})"
+            )
+
+    def plan(
+        self,
+        label: str,
+        selection: str,
+        *,
+        partition: str | None = None,
+        days: tuple[date, date] | None = None,
+    ) -> PlannedRun:
+        """Validate a run of `selection` for one partition or a range of days (single run)."""
+        keys = self._keys(selection)
+        partitions = self._partitions(selection, keys)
+        tags = {COMMAND_TAG: label}
+        if partitions is None:  # an unpartitioned selection always runs whole
+            return PlannedRun(label, selection, keys, None, tags)
+        if days is not None:
+            first, last = (d.isoformat() for d in days)
+            self._check(partitions, first, selection)
+            self._check(partitions, last, selection)
+            if first == last:
+                return PlannedRun(label, selection, keys, first, tags)
+            tags |= {RANGE_START_TAG: first, RANGE_END_TAG: last}
+            return PlannedRun(label, selection, keys, None, tags)
+        if partition is None:
+            raise CliError(f"{selection} is partitioned: a partition is required")
+        self._check(partitions, partition, selection)
+        return PlannedRun(label, selection, keys, partition, tags)
+
+    def execute(self, run: PlannedRun) -> RunOutcome:
+        """Run to completion; the run's own output (logs, dbt) goes to stderr."""
+        started = time.monotonic()
+        with _stdout_to_stderr():
+            result = self.job.execute_in_process(
+                run_config=RUN_CONFIG,
+                instance=self.instance,
+                partition_key=run.partition_key,
+                asset_selection=list(run.keys),
+                tags=run.tags,
+                raise_on_error=False,
+            )
+        failures = [
+            f"{event.step_key}: {_reason(event.step_failure_data)}"
+            for event in result.get_step_failure_events()
+        ]
+        return RunOutcome(run, result.run_id, result.success, time.monotonic() - started, failures)
