@@ -1,23 +1,63 @@
-"""`make bench`: run every benchmark, print one table, save JSON under bench/results/."""
+"""`make bench`: run every benchmark, print one table, save the run under bench/results/.
+
+    python -m bench                     # every benchmark
+    python -m bench --only extraction   # some of them (repeatable)
+    python -m bench --list
+
+Each entry of BENCHMARKS is a `run()` returning `Measurement`s (bench/common.py). The run
+is saved as `bench/results/<UTC timestamp>.json` with the git commit, and compared with
+the previous saved run. Benchmarks are not part of `make test`.
+"""
 
 from __future__ import annotations
 
-from bench import extraction
-from bench.common import print_table, save
+import argparse
+import traceback
 
-BENCHMARKS = {"extraction": extraction.run}
+from bench import extraction, transformation
+from bench.common import Measurement, comparison, previous_run, save_run, table
+
+BENCHMARKS = {"extraction": extraction.run, "transformation": transformation.run}
 
 
-def main() -> None:
-    results = []
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )  # fmt: skip
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(BENCHMARKS))
+        return 0
+
+    results: dict[str, list[Measurement]] = {}
+    failed = []
     for name, run in BENCHMARKS.items():
-        print(f"== {name}")
-        measured = run()
-        save(name, measured)
-        results.extend(measured)
-    print("\n== summary")
-    print_table(results)
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name}", flush=True)
+        try:
+            results[name] = run()
+        except Exception:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            failed.append(name)
+
+    measured = [m for ms in results.values() for m in ms]
+    if measured:
+        print("\n== summary")
+        print(table(measured))
+        path = save_run(results)
+        previous = previous_run(before=path)
+        print(f"\nsaved {path}")
+        if previous and (lines := comparison(measured, previous)):
+            print(f"compared with {previous['path']} (commit {previous['commit']}):")
+            print("\n".join(lines))
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

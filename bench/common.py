@@ -1,18 +1,26 @@
-"""Helpers shared by benchmarks: child processes with wall time and peak RSS, result files."""
+"""Helpers shared by benchmarks: measured child processes, the results table, result files.
+
+A benchmark's `run()` returns `Measurement`s: wall time and peak RSS of the measured
+process, an in-run baseline (the naive way of doing the same work) and, optionally, the
+target it must meet. `make bench` prints them as one table and saves them, with the git
+commit, as `bench/results/<timestamp>.json`, so runs can be compared across commits.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -20,9 +28,11 @@ class Measurement:
     workload: str
     seconds: float
     peak_rss_mb: float
-    records: int
+    records: int = 0
     baseline_seconds: float | None = None
     baseline_records: int | None = None
+    target_seconds: float | None = None
+    target_rss_mb: float | None = None
 
     @property
     def records_per_s(self) -> float:
@@ -30,10 +40,33 @@ class Measurement:
 
     @property
     def ratio(self) -> float | None:
-        """Throughput against the baseline (records/s over records/s)."""
-        if not self.baseline_seconds or not self.baseline_records:
+        """How many times better than the baseline.
+
+        Throughput (records/s over records/s) when both sides count records, since the
+        baseline may do less work; otherwise baseline time over time.
+        """
+        if not self.baseline_seconds or not self.seconds:
             return None
-        return self.records_per_s / (self.baseline_records / self.baseline_seconds)
+        if self.records and self.baseline_records:
+            return self.records_per_s / (self.baseline_records / self.baseline_seconds)
+        return self.baseline_seconds / self.seconds
+
+    @property
+    def target_met(self) -> bool | None:
+        """None when the benchmark sets no target."""
+        if self.target_seconds is None and self.target_rss_mb is None:
+            return None
+        return (self.target_seconds is None or self.seconds < self.target_seconds) and (
+            self.target_rss_mb is None or self.peak_rss_mb < self.target_rss_mb
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "records_per_s": self.records_per_s,
+            "ratio": self.ratio,
+            "target_met": self.target_met,
+        }
 
 
 def run_measured(
@@ -68,20 +101,110 @@ def simulator_process(*args: str) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def save(name: str, measurements: list[Measurement]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    rows = [{**asdict(m), "records_per_s": m.records_per_s, "ratio": m.ratio} for m in measurements]
-    path.write_text(json.dumps({"benchmark": name, "at": time.time(), "results": rows}, indent=2))
+# --- result files ---------------------------------------------------------------------------
+
+
+def git_commit() -> str:
+    """The checked-out commit, with `-dirty` when the work tree has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def save_run(results: Mapping[str, list[Measurement]], directory: Path = RESULTS) -> Path:
+    """Write one run of benchmarks to `<directory>/<UTC timestamp>.json`; returns the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    at = time.time()
+    path = directory / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(at))}.json"
+    document = {
+        "at": at,
+        "commit": git_commit(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "benchmarks": {name: [m.as_dict() for m in ms] for name, ms in results.items()},
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 
-def print_table(measurements: list[Measurement]) -> None:
-    print(f"{'workload':<44}{'time s':>9}{'peak MB':>9}{'rec/s':>10}{'base s':>9}{'ratio':>8}")
-    for m in measurements:
-        base = f"{m.baseline_seconds:.1f}" if m.baseline_seconds else "-"
-        ratio = f"{m.ratio:.1f}x" if m.ratio else "-"
-        print(
-            f"{m.workload:<44}{m.seconds:>9.1f}{m.peak_rss_mb:>9.0f}"
-            f"{m.records_per_s:>10.0f}{base:>9}{ratio:>8}"
+def save(name: str, measurements: list[Measurement]) -> Path:
+    """One benchmark's results as their own run file (a benchmark module run alone)."""
+    return save_run({name: measurements})
+
+
+def previous_run(before: Path | None = None, directory: Path = RESULTS) -> dict | None:
+    """The latest saved run older than `before` (file names sort by time), if any."""
+    files = sorted(p for p in directory.glob("*.json") if before is None or p.name < before.name)
+    for path in reversed(files):
+        try:
+            document = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if "benchmarks" in document:
+            return {**document, "path": str(path)}
+    return None
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def _target(m: Measurement) -> str:
+    if m.target_met is None:
+        return "-"
+    limits = []
+    if m.target_seconds is not None:
+        limits.append(f"<{m.target_seconds:g} s")
+    if m.target_rss_mb is not None:
+        limits.append(f"<{m.target_rss_mb:g} MB")
+    return f"{'met' if m.target_met else 'MISSED'} ({', '.join(limits)})"
+
+
+def table(measurements: Sequence[Measurement]) -> str:
+    """One line per workload: time, peak RSS, baseline time, ratio, target."""
+    header = ("workload", "time", "peak RSS", "baseline time", "ratio", "target")
+    rows = [
+        (
+            m.workload,
+            f"{m.seconds:.1f} s",
+            f"{m.peak_rss_mb:.0f} MB",
+            f"{m.baseline_seconds:.1f} s" if m.baseline_seconds else "-",
+            f"{m.ratio:.1f}x" if m.ratio else "-",
+            _target(m),
         )
+        for m in measurements
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = cells
+        return "  ".join(
+            [first.ljust(widths[0])] + [c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)]
+        )
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def print_table(measurements: Sequence[Measurement]) -> None:
+    print(table(measurements))
+
+
+def comparison(measurements: Sequence[Measurement], previous: dict) -> list[str]:
+    """Lines comparing each workload's time with the same workload in `previous`."""
+    before = {row["workload"]: row for rows in previous["benchmarks"].values() for row in rows}
+    lines = []
+    for m in measurements:
+        if (old := before.get(m.workload)) and old.get("seconds"):
+            change = (m.seconds - old["seconds"]) / old["seconds"]
+            lines.append(
+                f"  {m.workload}: {old['seconds']:.1f} s -> {m.seconds:.1f} s ({change:+.0%}), "
+                f"peak {old['peak_rss_mb']:.0f} -> {m.peak_rss_mb:.0f} MB"
+            )
+    return lines
