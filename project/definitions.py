@@ -1,20 +1,32 @@
 """The code location: every folder under `defs/`, plus project-wide policy.
 
-Each capability keeps its definitions in its own folder (`defs/pncp`, ...), loaded by
-`load_from_defs_folder`; what applies to all of them (settings exported to child
-processes such as dbt) is decided here, once. Log format is instance configuration
-(`conf/dagster/dagster.yaml`, rendered by `project.lib.instance`), so it covers the
-daemon and every run worker too.
+Each capability keeps its definitions in its own folder (`defs/pncp`, `defs/ops`, ...),
+loaded by `load_from_defs_folder`; what applies to all of them is decided here, once:
+
+- settings exported to child processes such as dbt;
+- automation conditions and freshness policies by layer (`defs/ops/policy.py`), so
+  capabilities name their groups `<capability>_<layer>` and need not repeat either;
+- the per-run metrics hooks on every asset (`defs/ops/metrics.py`);
+- the step executor (`DAGSTER_EXECUTOR`: multiprocess, or Celery workers;
+  `defs/ops/runtime.py`).
+
+Log format is instance configuration (`conf/dagster/dagster.yaml`, rendered by
+`project.lib.instance`), so it covers the daemon and every run worker too.
 """
 
 from pathlib import Path
 
 import dagster as dg
 
+from project.defs.ops.metrics import step_metrics_hooks
+from project.defs.ops.policy import apply_policy
+from project.defs.ops.runtime import with_runtime
 from project.settings import apply_to_environment, get_settings
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    apply_to_environment(get_settings())
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    settings = get_settings()
+    apply_to_environment(settings)
+    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return with_runtime(apply_policy(loaded, hooks=step_metrics_hooks()), settings)

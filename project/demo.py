@@ -16,6 +16,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from project.defs.pncp import selections
+from project.defs.pncp.partitions import month_key
 from project.lib import warehouse
 from project.lib.instance import ensure_dagster_home
 from project.lib.pncp.simulator import PncpSimulator, SimulatorConfig
@@ -26,7 +28,7 @@ DEMO_DAYS = int(os.environ.get("DEMO_DAYS", "7"))
 DEMO_SCALE = float(os.environ.get("DEMO_SCALE", "0.1"))
 
 
-def _materialize(selection: str, env: dict[str, str], partition_range: str | None = None) -> None:
+def _materialize(selection: str, env: dict[str, str], partition_range: str) -> None:
     command = [
         str(Path(sys.executable).parent / "dagster"),
         "asset",
@@ -36,8 +38,7 @@ def _materialize(selection: str, env: dict[str, str], partition_range: str | Non
         "--select",
         selection,
     ]
-    if partition_range:
-        command += ["--partition-range", partition_range]
+    command += ["--partition-range", partition_range]
     # Steps share the warehouse pool (one at a time) anyway; running them in the run's
     # own process saves loading the code location once per step.
     command += ["--config-json", json.dumps({"execution": {"config": {"in_process": {}}}})]
@@ -47,13 +48,18 @@ def _materialize(selection: str, env: dict[str, str], partition_range: str | Non
     print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def _summary(warehouse_path: Path) -> list[tuple]:
+def _summary(warehouse_path: Path) -> tuple[list[tuple], list[tuple]]:
     with warehouse.connection(warehouse_path, read_only=True) as conn:
-        return conn.execute(
+        archived = conn.execute(
             """SELECT endpoint, count(DISTINCT ingestion_date) AS days, sum(requests) AS pages,
                       sum(records) AS records, sum(retries) AS retries
                FROM marts.pncp_extraction_health GROUP BY endpoint ORDER BY endpoint"""
         ).fetchall()
+        marts = conn.execute(
+            """SELECT table_name, estimated_size FROM duckdb_tables()
+               WHERE schema_name = 'marts' ORDER BY table_name"""
+        ).fetchall()
+    return archived, marts
 
 
 def main() -> int:
@@ -69,20 +75,27 @@ def main() -> int:
             "PNCP_MAX_CONCURRENCY": "16",
             "PNCP_RATE_LIMIT_PER_S": "0",
         }
-        _materialize("group:pncp_raw", env, f"{DEMO_START}...{last}")
-        _materialize("group:pncp_staging or group:pncp_marts", env)
+        _materialize(selections.EXTRACTION, env, f"{DEMO_START}...{last}")
+        month = month_key(DEMO_START.strftime("%Y-%m"))
+        _materialize(selections.TRANSFORMATION, env, f"{month}...{month}")
     print("\nArchived from the simulator, per endpoint:")
     print(f"  {'endpoint':<26}{'days':>6}{'pages':>8}{'records':>10}{'retries':>9}")
-    for endpoint, days, pages, records, retries in _summary(settings.warehouse):
+    archived, marts = _summary(settings.warehouse)
+    for endpoint, days, pages, records, retries in archived:
         print(f"  {endpoint:<26}{days:>6}{pages:>8}{records:>10}{retries:>9}")
+    print("\nMarts (rows):")
+    for table, rows in marts:
+        print(f"  marts.{table:<34}{rows:>10}")
     print(
         f"\nResults\n"
-        f"  warehouse       {settings.warehouse}  (schemas raw, meta, staging, marts)\n"
+        f"  warehouse       {settings.warehouse}  (raw, meta, staging, intermediate, marts,"
+        " audit)\n"
+        f"  Parquet marts   {settings.exports / 'pncp'}  (<mart>/year=YYYY/month=M)\n"
         f"  raw bodies      {settings.warehouse.parent / 'payloads' / 'pncp'}  (zstd, by sha256)\n"
         f"  Dagster runs    {home}\n"
         f"  look around     make dev  ->  http://127.0.0.1:3000\n"
         f'  query           .venv/bin/python -c "import duckdb; print(duckdb.connect('
-        f"'{settings.warehouse}', read_only=True).sql('FROM marts.pncp_extraction_health'))\""
+        f"'{settings.warehouse}', read_only=True).sql('FROM marts.contratos_mes LIMIT 5'))\""
     )
     return 0
 

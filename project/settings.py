@@ -41,6 +41,13 @@ EXPECTED_FORMS: dict[str, str] = {
     "LOG_LEVEL": "one of: DEBUG, INFO, WARNING, ERROR",
     "DBT_TARGET": "a target name from dbt_project/profiles.yml (dev)",
     "WAREHOUSE_POOL": "a Dagster concurrency pool name (letters, digits, _ and -)",
+    "ALERT_WEBHOOK_URL": "an http(s) Slack or Discord incoming-webhook URL (optional)",
+    "ALERT_WEBHOOK_FORMAT": "one of: auto, slack, discord",
+    "ALERT_DEDUP_WINDOW_S": "seconds as a whole number >= 0 (0 = no deduplication)",
+    "ALERT_MAX_PER_HOUR": "a whole number of alerts per hour, >= 1",
+    "DAGSTER_UI_URL": "an http(s) URL like http://127.0.0.1:3000 (links in alerts)",
+    "DAGSTER_EXECUTOR": "one of: multiprocess, celery",
+    "CELERY_BROKER_URL": "a broker URL like pyamqp://guest:guest@127.0.0.1:5672// or redis://...",
 }
 
 
@@ -85,13 +92,33 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     dbt_target: str = Field("dev", alias="DBT_TARGET", pattern=r"^[A-Za-z0-9_]+$")
     warehouse_pool: str = Field("duckdb_warehouse", alias="WAREHOUSE_POOL", pattern=r"^[\w-]+$")
+    # Operations (project.defs.ops): alerts, links back to the UI, the step executor.
+    alert_webhook_url: SecretStr | None = Field(None, alias="ALERT_WEBHOOK_URL")
+    alert_webhook_format: Literal["auto", "slack", "discord"] = Field(
+        "auto", alias="ALERT_WEBHOOK_FORMAT"
+    )
+    alert_dedup_window_s: int = Field(3600, ge=0, alias="ALERT_DEDUP_WINDOW_S")
+    alert_max_per_hour: int = Field(20, ge=1, alias="ALERT_MAX_PER_HOUR")
+    dagster_ui_url: str = Field("http://127.0.0.1:3000", alias="DAGSTER_UI_URL")
+    dagster_executor: Literal["multiprocess", "celery"] = Field(
+        "multiprocess", alias="DAGSTER_EXECUTOR"
+    )
+    celery_broker_url: SecretStr = Field(
+        SecretStr("pyamqp://guest:guest@127.0.0.1:5672//"), alias="CELERY_BROKER_URL"
+    )
 
-    @field_validator("log_format", "log_level", mode="before")
+    @field_validator(
+        "log_format",
+        "log_level",
+        "alert_webhook_format",
+        "dagster_executor",
+        mode="before",
+    )
     @classmethod
     def _normalise_case(cls, value: object, info) -> object:
         if not isinstance(value, str):
             return value
-        return value.lower() if info.field_name == "log_format" else value.upper()
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @field_validator("warehouse_path")
     @classmethod
@@ -100,13 +127,23 @@ class Settings(BaseSettings):
             raise ValueError("must end in .duckdb")
         return value
 
-    @field_validator("pncp_base_url")
+    @field_validator("pncp_base_url", "dagster_ui_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value
 
     @field_validator("dagster_pg_url")
     @classmethod
@@ -139,6 +176,16 @@ class Settings(BaseSettings):
     @property
     def dagster_home_path(self) -> Path:
         return _resolve(self.dagster_home)
+
+    def secret_values(self) -> list[str]:
+        """Every secret this process knows, for scrubbing text that leaves it (alerts, logs)."""
+        secrets = (
+            self.pncp_api_token,
+            self.dagster_pg_url,
+            self.alert_webhook_url,
+            self.celery_broker_url,
+        )
+        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 
 
 def load_settings() -> Settings:

@@ -60,9 +60,12 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the session, dropped afterwards; yields its URL."""
+    """A fresh PostgreSQL database per test, dropped afterwards; yields its URL.
+
+    Per test, not per session: Dagster run storage in one test must not see another's runs.
+    """
     psycopg2 = pytest.importorskip("psycopg2")
     name = f"test_{uuid.uuid4().hex[:10]}"
     try:
