@@ -215,6 +215,10 @@ def settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
+# What `apply_to_environment` exports; dbt_project/profiles.yml reads it.
+DBT_WAREHOUSE_ENV = "DBT_WAREHOUSE_PATH"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
@@ -222,14 +226,14 @@ def get_settings() -> Settings:
 
 
 def apply_to_environment(settings: Settings) -> None:
-    """Export resolved paths so child processes (dbt, run workers) see the same files.
+    """Export the resolved warehouse path for the dbt processes this one starts.
 
     dbt resolves a relative path from its own project directory, so it must be given the
-    absolute path the Python assets use.
+    absolute path the Python assets use. The variable is output only (settings never read
+    it): writing back into WAREHOUSE_PATH would pin a derived value that outlives a later
+    change of PLATFORM_DATA_DIR in the same process.
     """
-    os.environ["WAREHOUSE_PATH"] = str(settings.warehouse)
-    os.environ["EXPORTS_DIR"] = str(settings.exports)
-    os.environ["PLATFORM_DATA_DIR"] = str(settings.data_path)
+    os.environ[DBT_WAREHOUSE_ENV] = str(settings.warehouse)
     # Console scripts of this environment (dbt) must resolve without an activated venv.
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
