@@ -21,12 +21,24 @@ import dagster as dg
 from project.defs.ops.metrics import step_metrics_hooks
 from project.defs.ops.policy import apply_policy
 from project.defs.ops.runtime import with_runtime
-from project.settings import apply_to_environment, get_settings
+from project.settings import Settings, apply_to_environment, get_settings
+
+# The definitions built for the current settings. Dagster calls `defs` several times in
+# one process (the CLI resolving a selection, the job it then executes, each run worker
+# step); building them takes seconds (the defs folder, the dbt manifest), so they are
+# built once per settings object (tests that change the environment get new settings).
+_built: tuple[Settings, dg.Definitions] | None = None
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    global _built
     settings = get_settings()
     apply_to_environment(settings)
-    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    return with_runtime(apply_policy(loaded, hooks=step_metrics_hooks()), settings)
+    if _built is None or _built[0] is not settings:
+        loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+        _built = (
+            settings,
+            with_runtime(apply_policy(loaded, hooks=step_metrics_hooks()), settings),
+        )
+    return _built[1]

@@ -9,10 +9,13 @@ parallel processes (run workers, the webserver) from parsing at the same time.
 from __future__ import annotations
 
 import fcntl
-from functools import lru_cache
+import sys
+from functools import cached_property, lru_cache
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging.version import Version
 
 from project.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -55,5 +58,29 @@ def get_dbt_project() -> DbtProject:
     return build_dbt_project(get_settings())
 
 
+class WarehouseDbtResource(DbtCliResource):
+    """dagster-dbt's CLI resource without two probes it makes before every invocation.
+
+    It runs `dbt --version` (a second dbt process, ~3 s) and opens an in-process dbt
+    adapter (~5 s), which serves only `fetch_column_metadata`/`fetch_row_counts`; these
+    assets use neither (columns come from the manifest). Both are private hooks of
+    dagster-dbt, pinned by uv.lock; tests/defs/test_dbt_resource.py fails if an upgrade
+    renames them.
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(installed_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: object) -> None:  # type: ignore[override]
+        return None
+
+
 def build_dbt_resource(project: DbtProject) -> DbtCliResource:
-    return DbtCliResource(project_dir=project, profiles_dir=str(project.profiles_dir))
+    # This environment's dbt, whatever PATH the process was started with.
+    executable = Path(sys.executable).with_name("dbt")
+    return WarehouseDbtResource(
+        project_dir=project,
+        profiles_dir=str(project.profiles_dir),
+        dbt_executable=str(executable) if executable.exists() else "dbt",
+    )
