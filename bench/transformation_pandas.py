@@ -44,8 +44,8 @@ ORDER = ["data_atualizacao", "ingestion_date", "source_endpoint", "source_page",
 
 
 def specs_of(model: str) -> list[tuple[str, str, str]]:
-    """(column, JSON path, type) of a staging model, as its SQL lists them."""
-    return _SPEC.findall((STAGING / f"{model}.sql").read_text())
+    """(column, JSON path, type) of a staging model, as its versions model's SQL lists them."""
+    return _SPEC.findall((STAGING / f"{model}_versions.sql").read_text())
 
 
 def read_records(warehouse: Path, endpoints: list[str]) -> pd.DataFrame:

@@ -1,15 +1,18 @@
 {#-
-  PNCP staging in two steps, so the payloads are parsed once:
+  PNCP staging parses the payloads once:
 
   - `pncp_versions_model`: every record version archived in the window (the page feeds and
-    their `atualizacao` feeds), typed. One parse of the window's zstd bodies.
-  - `pncp_latest`: the latest version of each record (by `key`, newest `dataAtualizacao`;
-    ties go to the latest archived day, then a fixed page order, so the result is
-    deterministic). A record without its key is kept, so the key's ERROR test sees it.
+    their `atualizacao` feeds), typed, in an incremental table by month;
+  - `pncp_flag_latest_versions` (its post-hook) marks the latest version of each record in
+    its month: by `key`, newest `dataAtualizacao`; ties go to the latest archived day, then
+    a fixed page order, so the result is deterministic;
+  - the staging model is a view of the flagged rows, plus any record without its key, so
+    the key's ERROR test sees it.
 
-  The latest versions are picked by a window over the narrow ranking columns only and
-  joined back to the wide rows: ranking the typed rows themselves holds a month of every
-  column in the window operator (2.4 GB and slower for a 10x month).
+  The ranking is a window over the narrow ranking columns only, written back as a flag:
+  ranking the typed rows themselves holds a month of every column in the window operator
+  (2.4 GB and slower for a 10x month), and copying the latest rows into a second table
+  costs another write of the month.
 -#}
 {% macro pncp_versions_model(endpoints, specs) -%}
     {%- set shape = pncp_shape(specs | map(attribute=1) | map('replace', 'record.', '') | list) -%}
@@ -22,8 +25,30 @@ select
     payload_sha256 as source_payload_sha256,
     page as source_page,
     record_position as source_position,
-    collected_at
+    collected_at,
+    false as is_latest_version
 from ({{ pncp_payload_records(endpoints, shape) }})
+{%- endmacro %}
+
+
+{#- Post-hook of a versions model: flag the latest version of each key in its month,
+    among the rows of the window (rebuilt by this run, so they all start unflagged). -#}
+{% macro pncp_flag_latest_versions(key) -%}
+update {{ this }} as versions
+set is_latest_version = true
+from (
+    select source_request_id, source_position
+    from {{ this }}
+    where {{ key }} is not null
+      and ingestion_date between {{ pncp_min_date() }} and {{ pncp_max_date() }}
+    qualify row_number() over (
+        partition by {{ key }}, ingestion_month
+        order by data_atualizacao desc nulls last, ingestion_date desc,
+            source_endpoint, source_page, source_position
+    ) = 1
+) as latest
+where versions.source_request_id = latest.source_request_id
+  and versions.source_position = latest.source_position
 {%- endmacro %}
 
 

@@ -28,7 +28,7 @@ api as (
 ),
 
 window_versions as (
-    select ingestion_date, {{ key }} as record_key, data_atualizacao
+    select ingestion_date, ingestion_month, {{ key }} as record_key, data_atualizacao
     from {{ versions }}
     where ingestion_date between {{ pncp_min_date() }} and {{ pncp_max_date() }}
 ),
@@ -42,9 +42,9 @@ archived as (
     group by ingestion_date
 ),
 
-{#- The day of each record's latest version, ranked as staging ranks them (newest
-    dataAtualizacao, nulls last, then the latest day; versions tied on both share their
-    day). An aggregate, not a window: only the day is needed, not the version's row. #}
+{#- The day of each record's latest version in its month, ranked as staging ranks them
+    (newest dataAtualizacao, nulls last, then the latest day; versions tied on both share
+    their day). An aggregate, not a window: only the day is needed, not the version's row. #}
 latest as (
     select arg_max(
         ingestion_date,
@@ -53,7 +53,7 @@ latest as (
     ) as ingestion_date
     from window_versions
     where record_key is not null
-    group by record_key
+    group by record_key, ingestion_month
 ),
 
 kept as (

@@ -5,6 +5,7 @@
     incremental_strategy='delete+insert',
     unique_key='ingestion_month',
     on_schema_change='fail',
+    post_hook="{{ pncp_flag_latest_versions('numero_controle_pncp_ata') }}",
 ) }}
 
 {{ pncp_versions_model(

@@ -1,14 +1,8 @@
 -- Procurements (RecuperarCompraPublicacaoDTO) from /v1/contratacoes/publicacao and its
--- update feed: one row per procurement (numeroControlePNCP), latest version in the window.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='ingestion_month',
-    on_schema_change='fail',
-) }}
+-- update feed: one row per procurement (numeroControlePNCP), latest version in its ingestion month.
+-- A view of the flagged rows of the versions model (see macros/pncp/staging_model.sql).
+{{ config(materialized='view') }}
 
-{{ pncp_latest(
-    ref('stg_pncp__contratacoes_versions'),
-    key='numero_controle_pncp',
-    where='ingestion_date between ' ~ pncp_min_date() ~ ' and ' ~ pncp_max_date(),
-) }}
+select * exclude (is_latest_version)
+from {{ ref('stg_pncp__contratacoes_versions') }}
+where is_latest_version or numero_controle_pncp is null
