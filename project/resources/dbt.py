@@ -9,7 +9,6 @@ parallel processes (run workers, the webserver) from parsing at the same time.
 from __future__ import annotations
 
 import fcntl
-import sys
 from functools import cached_property, lru_cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -77,10 +76,4 @@ class WarehouseDbtResource(DbtCliResource):
 
 
 def build_dbt_resource(project: DbtProject) -> DbtCliResource:
-    # This environment's dbt, whatever PATH the process was started with.
-    executable = Path(sys.executable).with_name("dbt")
-    return WarehouseDbtResource(
-        project_dir=project,
-        profiles_dir=str(project.profiles_dir),
-        dbt_executable=str(executable) if executable.exists() else "dbt",
-    )
+    return WarehouseDbtResource(project_dir=project, profiles_dir=str(project.profiles_dir))

@@ -5,6 +5,7 @@ from importlib.metadata import version
 from dagster_dbt import DbtCliResource
 
 from project.resources.dbt import WarehouseDbtResource, build_dbt_resource, get_dbt_project
+from project.settings import apply_to_environment, get_settings
 
 
 def test_the_overridden_hooks_still_exist_in_dagster_dbt() -> None:
@@ -16,6 +17,7 @@ def test_the_overridden_hooks_still_exist_in_dagster_dbt() -> None:
 
 
 def test_the_version_comes_from_package_metadata_without_running_dbt() -> None:
+    apply_to_environment(get_settings())  # as loading the code location does: dbt on PATH
     resource = build_dbt_resource(get_dbt_project())
     assert isinstance(resource, WarehouseDbtResource)
     assert str(resource._cli_version) == version("dbt-core")

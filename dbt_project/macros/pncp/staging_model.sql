@@ -41,11 +41,7 @@ from (
     from {{ this }}
     where {{ key }} is not null
       and ingestion_date between {{ pncp_min_date() }} and {{ pncp_max_date() }}
-    qualify row_number() over (
-        partition by {{ key }}, ingestion_month
-        order by data_atualizacao desc nulls last, ingestion_date desc,
-            source_endpoint, source_page, source_position
-    ) = 1
+    qualify {{ pncp_is_latest_version(key ~ ', ingestion_month') }}
 ) as latest
 where versions.source_request_id = latest.source_request_id
   and versions.source_position = latest.source_position
@@ -62,11 +58,7 @@ latest as (
     select source_request_id, source_position
     from candidates
     where {{ key }} is not null
-    qualify row_number() over (
-        partition by {{ key }}
-        order by data_atualizacao desc nulls last, ingestion_date desc,
-            source_endpoint, source_page, source_position
-    ) = 1
+    qualify {{ pncp_is_latest_version(key) }}
 )
 
 select candidates.*
@@ -75,4 +67,16 @@ left join latest
     on latest.source_request_id = candidates.source_request_id
     and latest.source_position = candidates.source_position
 where latest.source_request_id is not null or candidates.{{ key }} is null
+{%- endmacro %}
+
+
+{#- True on the latest version within each `partition_by` group: newest `dataAtualizacao`
+    (nulls last), then the latest archived day, then a fixed page order. The one ranking
+    of versions, shared by staging (per month) and the current views (across months). -#}
+{% macro pncp_is_latest_version(partition_by) -%}
+    row_number() over (
+        partition by {{ partition_by }}
+        order by data_atualizacao desc nulls last, ingestion_date desc,
+            source_endpoint, source_page, source_position
+    ) = 1
 {%- endmacro %}
