@@ -7,8 +7,10 @@ under `CI=true`, where the services are part of the contract.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -30,6 +32,24 @@ def service_unavailable(service: str, error: Exception) -> None:
     if IN_CI:
         pytest.fail(f"{message}; CI=true requires it", pytrace=False)
     pytest.skip(f"{message}; start it to run this test")
+
+
+def _stop_process_group(process: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM a process started with `start_new_session=True` and its children; SIGKILL
+    the group if it has not exited after `timeout` seconds."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def stop_process_group() -> Callable[..., None]:
+    """Stops a server the test started (dagster dev, the daemon, Celery workers)."""
+    return _stop_process_group
 
 
 @pytest.fixture(autouse=True)

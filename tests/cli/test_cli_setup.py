@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -99,7 +98,7 @@ def test_doctor_names_the_process_holding_the_warehouse(pncp, archive: Path, loc
 
 
 @pytest.mark.slow
-def test_ui_serves_the_dagster_ui_with_the_code_location() -> None:
+def test_ui_serves_the_dagster_ui_with_the_code_location(stop_process_group: Callable) -> None:
     port = _free_port()
     ui = subprocess.Popen(
         [str(Path(sys.executable).parent / "pncp"), "ui", "--port", str(port)],
@@ -122,11 +121,7 @@ def test_ui_serves_the_dagster_ui_with_the_code_location() -> None:
             time.sleep(1)
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        try:
-            ui.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
+        stop_process_group(ui)
     assert entry is not None, "the UI never loaded the code location"
     assert entry["name"] == "procurement_platform"
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -49,7 +49,7 @@ def _wait_for_location(url: str, deadline: float) -> dict:
 
 
 def test_dagster_dev_serves_the_ui_with_the_code_location_loaded(
-    instance: dg.DagsterInstance,
+    instance: dg.DagsterInstance, stop_process_group: Callable
 ) -> None:
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(instance.root_directory)}
@@ -63,11 +63,7 @@ def test_dagster_dev_serves_the_ui_with_the_code_location_loaded(
         entry = _wait_for_location(f"http://127.0.0.1:{port}/graphql", time.monotonic() + 180)
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        try:
-            dev.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(dev.pid, signal.SIGKILL)
+        stop_process_group(dev)
     assert entry["name"] == "procurement_platform"
     location = entry["locationOrLoadError"]
     assert location["__typename"] == "RepositoryLocation", location.get("message")

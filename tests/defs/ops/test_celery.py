@@ -9,13 +9,12 @@ against the machine's RabbitMQ, and the run is launched with `dagster job execut
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -43,16 +42,6 @@ def _require_broker() -> None:
         pytest.skip(message)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture
 def celery_env(
     postgres_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -77,7 +66,9 @@ def celery_env(
 
 
 @pytest.fixture
-def workers(celery_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Path]]:
+def workers(
+    celery_env: dict[str, str], tmp_path: Path, stop_process_group: Callable
+) -> Iterator[dict[str, Path]]:
     """Two single-process workers on the test's queue; yields their log files by name."""
     logs = {name: tmp_path / f"{name}.log" for name in WORKERS}
     processes = []
@@ -108,7 +99,7 @@ def workers(celery_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Pa
         yield logs
     finally:
         for process in processes:
-            _stop(process)
+            stop_process_group(process, timeout=30)
 
 
 def _materializations(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:

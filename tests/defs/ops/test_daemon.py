@@ -15,12 +15,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,18 +140,10 @@ def _start_schedule(instance: dg.DagsterInstance, workspace: Path) -> None:
         instance.update_instigator_state(state.with_data(backdated))
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory, webhook: Any) -> Iterator[Session]:
+def session(
+    tmp_path_factory: pytest.TempPathFactory, webhook: Any, stop_process_group: Callable
+) -> Iterator[Session]:
     base = tmp_path_factory.mktemp("ops_daemon")
     env = {
         "DAGSTER_HOME": str(base / "dagster_home"),
@@ -239,7 +230,7 @@ def session(tmp_path_factory: pytest.TempPathFactory, webhook: Any) -> Iterator[
                 outputs = {name: path.read_text() for name, path in logs.items()}
             finally:
                 for process in reversed(processes.values()):  # the daemon first
-                    _stop(process)
+                    stop_process_group(process)
 
             yield Session(
                 home=home,
