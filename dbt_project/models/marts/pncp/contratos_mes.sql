@@ -1,13 +1,6 @@
 -- Contracts by month of publication in PNCP (Brasília time), each at its latest version,
 -- with the keys of its body, unit, supplier and linked procurement's modality. Ordered by
 -- body and publication time, the layout the monthly Parquet export keeps.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='mes_publicacao',
-    on_schema_change='fail',
-) }}
-
 select
     contrato.mes_publicacao,
     contrato.numero_controle_pncp,

@@ -1,11 +1,6 @@
 -- Extraction health per day and endpoint: requests, records, bytes, retries, duplicate
 -- payloads, and pages that failed (still open or resolved by a later run).
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='ingestion_month',
-    on_schema_change='fail',
-) }}
+{{ config(unique_key='ingestion_month') }}
 
 with requests as (
     select

@@ -1,12 +1,5 @@
 -- Each contract of the month and the procurement it came from (numeroControlePncpCompra):
 -- linked when that procurement is archived, with estimated vs contracted value.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='mes_publicacao',
-    on_schema_change='fail',
-) }}
-
 select
     contrato.mes_publicacao,
     contrato.numero_controle_pncp,

@@ -1,12 +1,5 @@
 -- Contracted value by public body, month of publication and modality of the procurement
 -- the contract came from (NULL modality: no procurement referenced or not archived).
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='mes_publicacao',
-    on_schema_change='fail',
-) }}
-
 select
     mes_publicacao,
     orgao_key,

@@ -1,13 +1,6 @@
 -- How concentrated each public body's contracting is, per month: its top 10 suppliers by
 -- contracted value, each supplier's share of the body's value, and the body's
 -- Herfindahl-Hirschman index (0-10,000) over all its suppliers.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='mes_publicacao',
-    on_schema_change='fail',
-) }}
-
 with by_supplier as (
     select
         mes_publicacao, orgao_key, orgao_cnpj, fornecedor_key, ni_fornecedor,
