@@ -310,7 +310,13 @@ def test_unknown_codes_nulls_and_odd_formats_load_flagged_by_warn_checks(
                     "esferaId": "M",
                 },
             ),
-            _contract(3, valorGlobal="1.234,56", dataAssinatura="01/08/2024"),
+            _contract(
+                3,
+                valorGlobal="1.234,56",
+                dataAssinatura="01/08/2024",
+                nomeRazaoSocialFornecedor="  FORNECEDOR 3 ",
+                processo="   ",
+            ),
             _contract(4, valorInicial=None, objetoContrato=None, unidadeOrgao=None),
         ],
     )
@@ -327,7 +333,10 @@ def test_unknown_codes_nulls_and_odd_formats_load_flagged_by_warn_checks(
     assert any("tipo_contrato_id" in name for name in flagged)
     assert any("orgao_poder_id" in name for name in flagged)
     with duckdb.connect(str(warehouse_path), read_only=True) as conn:
-        columns = "valor_global, data_assinatura, invalid_fields, tipo_contrato_id, unidade_codigo"
+        columns = (
+            "valor_global, data_assinatura, invalid_fields, tipo_contrato_id, unidade_codigo, "
+            "nome_razao_social_fornecedor, processo"
+        )
         rows = {
             row[0]: dict(zip(columns.split(", "), row[1:], strict=True))
             for row in conn.execute(
@@ -341,6 +350,9 @@ def test_unknown_codes_nulls_and_odd_formats_load_flagged_by_warn_checks(
     assert rows[3]["valor_global"] is None
     assert rows[3]["data_assinatura"] is None
     assert sorted(rows[3]["invalid_fields"]) == ["data_assinatura", "valor_global"]
+    assert rows[3]["nome_razao_social_fornecedor"] == "FORNECEDOR 3", "text is trimmed"
+    assert rows[3]["processo"] is None, "blank text is NULL"
+    assert rows[1]["processo"] is None, "a field the record lacks is NULL"
     assert rows[4]["unidade_codigo"] is None
     assert rows[4]["invalid_fields"] == []
 

@@ -6,7 +6,7 @@
   listed in `invalid_fields` (flagged by a WARN test; the load never fails on it).
 -#}
 {% macro pncp_cast(expression, type) -%}
-    {%- if type == 'text' -%} nullif(trim({{ expression }}), '')
+    {%- if type == 'text' -%} nullif({{ pncp_trim(expression) }}, '')
     {%- elif type == 'int' -%} try_cast({{ expression }} as integer)
     {%- elif type == 'bigint' -%} try_cast({{ expression }} as bigint)
     {%- elif type == 'bool' -%} try_cast({{ expression }} as boolean)
@@ -16,6 +16,13 @@
     {%- elif type == 'money' -%} try_cast({{ expression }} as decimal(18, 2))
     {%- else -%} {{ exceptions.raise_compiler_error("unknown PNCP column type " ~ type) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `trim(value)` (spaces at either end) without copying the values that have none: a
+    plain `trim` copies every string, 2 of the 12 s a 10x month's staging takes. -#}
+{% macro pncp_trim(expression) -%}
+    if(starts_with({{ expression }}, ' ') or ends_with({{ expression }}, ' '),
+        trim({{ expression }}), {{ expression }})
 {%- endmacro %}
 
 {% macro pncp_typed_columns(specs) -%}
