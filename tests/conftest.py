@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dagster as dg
 import pytest
@@ -24,6 +26,7 @@ from project.settings import get_settings, load_settings
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
+RABBITMQ_URL = os.environ.get("TEST_CELERY_BROKER_URL", "pyamqp://guest:guest@127.0.0.1:5672//")
 
 
 def service_unavailable(service: str, error: Exception) -> None:
@@ -123,6 +126,18 @@ def mysql_database() -> Iterator[dict]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_broker() -> str:
+    """The machine's RabbitMQ as a Celery broker URL, once its port answers."""
+    address = urlsplit(RABBITMQ_URL)
+    try:
+        with socket.create_connection((address.hostname, address.port or 5672), timeout=5):
+            pass
+    except OSError as exc:
+        service_unavailable("RabbitMQ", exc)
+    return RABBITMQ_URL
 
 
 SIMULATOR_SCALE = 0.02  # a small but real day: ~70 contratos, a few pages per slice

@@ -24,33 +24,23 @@ from project.lib.instance import ensure_dagster_home
 from project.settings import PROJECT_ROOT, get_settings, load_settings
 
 LOCATION = Path(__file__).parent / "locations" / "celery_location.py"
-BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "pyamqp://guest:guest@127.0.0.1:5672//")
 WORKERS = ("w1", "w2")
 BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-def _require_broker() -> None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=5):
-            return
-    except OSError as exc:
-        message = f"RabbitMQ is not reachable on 127.0.0.1:5672 ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture
 def celery_env(
-    postgres_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    postgres_database: str,
+    rabbitmq_broker: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Iterator[dict[str, str]]:
-    _require_broker()
     env = {
         "DAGSTER_PG_URL": postgres_database,
         "DAGSTER_EXECUTOR": "celery",
-        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_BROKER_URL": rabbitmq_broker,
         # A private queue: other Celery workers on this broker never take these steps.
         "TEST_CELERY_QUEUE": f"dagster-test-{uuid.uuid4().hex[:8]}",
         # `dagster-celery worker start` runs `celery` from PATH.
