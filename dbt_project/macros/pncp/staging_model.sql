@@ -14,7 +14,18 @@
   (2.4 GB and slower for a 10x month), and copying the latest rows into a second table
   costs another write of the month.
 -#}
-{% macro pncp_versions_model(endpoints, specs) -%}
+{#- The body and config of a versions model: `endpoints` are the family's feeds, `key` its
+    record key column. The config is part of the shape it builds (an incremental table by
+    the `ingestion_month` it adds, flagged by the post-hook), so it is set here, once for
+    the three families. -#}
+{% macro pncp_versions_model(endpoints, key, specs) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='ingestion_month',
+        on_schema_change='fail',
+        post_hook="{{ pncp_flag_latest_versions('" ~ key ~ "') }}",
+    ) }}
     {%- set shape = pncp_shape(specs | map(attribute=1) | map('replace', 'record.', '') | list) -%}
 select
     {{ pncp_typed_columns(specs) }},

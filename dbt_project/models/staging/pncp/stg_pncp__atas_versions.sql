@@ -1,14 +1,7 @@
 -- Every version of price-registration minutes archived in the window, typed: one row per
 -- record of every page (the reconciliation with PNCP's totals counts these).
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='ingestion_month',
-    on_schema_change='fail',
-    post_hook="{{ pncp_flag_latest_versions('numero_controle_pncp_ata') }}",
-) }}
-
 {{ pncp_versions_model(
+    key='numero_controle_pncp_ata',
     endpoints=['atas', 'atas_atualizacao'],
     specs=[
         ['numero_controle_pncp_ata', 'record.numeroControlePNCPAta', 'text'],

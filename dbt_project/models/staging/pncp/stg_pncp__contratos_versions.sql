@@ -1,14 +1,7 @@
 -- Every version of contracts archived in the window, typed: one row per
 -- record of every page (the reconciliation with PNCP's totals counts these).
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='ingestion_month',
-    on_schema_change='fail',
-    post_hook="{{ pncp_flag_latest_versions('numero_controle_pncp') }}",
-) }}
-
 {{ pncp_versions_model(
+    key='numero_controle_pncp',
     endpoints=['contratos', 'contratos_atualizacao'],
     specs=[
         ['numero_controle_pncp', 'record.numeroControlePNCP', 'text'],
