@@ -90,7 +90,7 @@ def run_measured(
 def simulator_process(*args: str) -> Iterator[str]:
     """The PNCP simulator in its own process (its CPU is not the extractor's); yields base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "project.lib.pncp.simulator", "--port", "0", *args],
+        [sys.executable, "-m", "project.simulators.pncp", "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -54,9 +54,9 @@ from project.lib.exports import FILE_NAME, partition_dir
 from project.lib.pncp.archive import NO_MODALIDADE, ArchivedPage, ArchiveWriter, ensure_archive
 from project.lib.pncp.endpoints import ENDPOINTS
 from project.lib.pncp.extract import request_params, slices_of
-from project.lib.pncp.simulator.feeds import portal_for
-from project.lib.pncp.simulator.pages import PageStore
-from project.lib.pncp.simulator.params import PageQuery
+from project.simulators.pncp.feeds import portal_for
+from project.simulators.pncp.pages import PageStore
+from project.simulators.pncp.params import PageQuery
 
 CACHE = Path(__file__).parent / ".cache" / "transformation"
 DETAIL = RESULTS / "transformation"  # the last run's logs and every figure measured

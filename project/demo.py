@@ -20,8 +20,8 @@ from project.defs.pncp import selections
 from project.defs.pncp.partitions import month_key
 from project.lib import warehouse
 from project.lib.instance import ensure_dagster_home
-from project.lib.pncp.simulator import PncpSimulator, SimulatorConfig
 from project.settings import PROJECT_ROOT, settings_or_exit
+from project.simulators.pncp import PncpSimulator, SimulatorConfig
 
 DEMO_START = date(2024, 7, 1)
 DEMO_DAYS = int(os.environ.get("DEMO_DAYS", "7"))

@@ -20,8 +20,8 @@ import dagster as dg
 import pytest
 
 from project.lib.instance import ensure_dagster_home
-from project.lib.pncp.simulator import PncpSimulator, SimulatorConfig, expected_total
 from project.settings import get_settings, load_settings
+from project.simulators.pncp import PncpSimulator, SimulatorConfig, expected_total
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -21,8 +21,8 @@ from project.lib.pncp.archive import ensure_archive
 from project.lib.pncp.client import ClientSettings
 from project.lib.pncp.endpoints import ENDPOINTS
 from project.lib.pncp.runner import run_endpoint_days
-from project.lib.pncp.simulator import FaultConfig, PageRef, PncpSimulator, SimulatorConfig
 from project.settings import load_settings
+from project.simulators.pncp import FaultConfig, PageRef, PncpSimulator, SimulatorConfig
 
 PNCP = Path(sys.executable).parent / "pncp"
 ARCHIVED_DAYS = (date(2024, 7, 1), date(2024, 7, 2))

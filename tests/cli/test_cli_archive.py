@@ -11,7 +11,7 @@ import duckdb
 import zstandard
 
 from project.lib.pncp import payload_store
-from project.lib.pncp.simulator import PncpSimulator, SimulatorConfig
+from project.simulators.pncp import PncpSimulator, SimulatorConfig
 
 
 def _pages(path: Path, where: str = "true") -> int:

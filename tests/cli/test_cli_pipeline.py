@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from project.lib.pncp.endpoints import ENDPOINTS
-from project.lib.pncp.simulator import FaultConfig, PageRef, PncpSimulator, SimulatorConfig
 from project.settings import load_settings
+from project.simulators.pncp import FaultConfig, PageRef, PncpSimulator, SimulatorConfig
 
 JULY = [date(2024, 7, 1) + timedelta(days=i) for i in range(31)]
 DAY = date(2024, 7, 5)

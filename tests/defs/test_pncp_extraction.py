@@ -5,7 +5,8 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from project.lib.pncp.simulator import (
+from project.settings import get_settings
+from project.simulators.pncp import (
     DriftChange,
     FaultConfig,
     PageRef,
@@ -14,7 +15,6 @@ from project.lib.pncp.simulator import (
     SimulatorConfig,
     expected_total,
 )
-from project.settings import get_settings
 
 CONTRATOS = dg.AssetKey(["pncp", "raw", "contratos"])
 

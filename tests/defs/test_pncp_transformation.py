@@ -20,8 +20,8 @@ from project.lib.pncp.archive import ArchivedPage, ArchiveWriter, ensure_archive
 from project.lib.pncp.client import ClientSettings
 from project.lib.pncp.endpoints import ENDPOINTS
 from project.lib.pncp.runner import run_endpoint_days
-from project.lib.pncp.simulator import PncpSimulator, expected_total
 from project.settings import get_settings
+from project.simulators.pncp import PncpSimulator, expected_total
 
 pytestmark = pytest.mark.slow
 

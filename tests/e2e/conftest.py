@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from project.lib.pncp.simulator import PncpSimulator, expected_total
 from project.settings import PROJECT_ROOT
+from project.simulators.pncp import PncpSimulator, expected_total
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BIN = Path(sys.executable).parent

@@ -27,7 +27,7 @@ from project.lib import warehouse
 from project.lib.pncp.client import ClientSettings, InvalidPage, parse_page
 from project.lib.pncp.endpoints import ENDPOINTS, MODALIDADES, Endpoint
 from project.lib.pncp.runner import run_endpoint_day
-from project.lib.pncp.simulator import PncpSimulator, SimulatorConfig, expected_total
+from project.simulators.pncp import PncpSimulator, SimulatorConfig, expected_total
 
 SCALE = 0.3  # a day of contratos spans a few 500-record pages; procurements many 50-record ones
 JULY = [date(2024, 7, 1) + timedelta(days=n) for n in range(31)]

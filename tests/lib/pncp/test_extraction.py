@@ -22,7 +22,7 @@ from project.lib.pncp.archive import open_failures
 from project.lib.pncp.client import ClientSettings
 from project.lib.pncp.endpoints import ENDPOINTS, MODALIDADES
 from project.lib.pncp.runner import run_endpoint_day
-from project.lib.pncp.simulator import (
+from project.simulators.pncp import (
     DriftChange,
     FaultConfig,
     FaultKind,

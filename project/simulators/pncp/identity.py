@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from project.lib.pncp.endpoints import MODALIDADES
-from project.lib.pncp.simulator.draws import Draws, DrawSource
-from project.lib.pncp.simulator.pools import Pools
-from project.lib.pncp.simulator.volumes import Volumes
+from project.simulators.pncp.draws import Draws, DrawSource
+from project.simulators.pncp.pools import Pools
+from project.simulators.pncp.volumes import Volumes
 
 PROCUREMENTS = "contratacoes_publicacao"
 SEQUENCE_PER_DAY = 2000

@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from project.lib.pncp.endpoints import MODALIDADES
-from project.lib.pncp.simulator import catalog
-from project.lib.pncp.simulator.clock import business_clock, iso_day
-from project.lib.pncp.simulator.draws import Draws, DrawSource
-from project.lib.pncp.simulator.fragments import FALSE, NULL, TRUE, fragment, money, quoted
-from project.lib.pncp.simulator.identity import Identities
-from project.lib.pncp.simulator.pools import Orgao, Pools
-from project.lib.pncp.simulator.profiles import Profiles
+from project.simulators.pncp import catalog
+from project.simulators.pncp.clock import business_clock, iso_day
+from project.simulators.pncp.draws import Draws, DrawSource
+from project.simulators.pncp.fragments import FALSE, NULL, TRUE, fragment, money, quoted
+from project.simulators.pncp.identity import Identities
+from project.simulators.pncp.pools import Orgao, Pools
+from project.simulators.pncp.profiles import Profiles
 
 _UNKNOWN_TIPO = fragment(catalog.UNKNOWN_TIPO_CONTRATO)
 _UNKNOWN_CATEGORIA = fragment(catalog.UNKNOWN_CATEGORIA)

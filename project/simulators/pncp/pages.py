@@ -14,9 +14,9 @@ import threading
 from collections import OrderedDict
 from datetime import timedelta
 
-from project.lib.pncp.simulator.drift import SchemaDrift, drifted
-from project.lib.pncp.simulator.feeds import Portal
-from project.lib.pncp.simulator.params import PageQuery
+from project.simulators.pncp.drift import SchemaDrift, drifted
+from project.simulators.pncp.feeds import Portal
+from project.simulators.pncp.params import PageQuery
 
 PageKey = tuple[PageQuery, tuple[SchemaDrift, ...]]
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from project.lib.pncp.endpoints import ENDPOINTS, MODALIDADES
-from project.lib.pncp.simulator import (
+from project.simulators.pncp import (
     ADMIN_PATH,
     DriftChange,
     FaultKind,
@@ -543,7 +543,7 @@ def test_admin_stats_count_requests_by_status_fault_and_endpoint(faulty: PncpSim
 
 
 def test_the_command_line_prints_the_base_url_and_serves() -> None:
-    command = [sys.executable, "-m", "project.lib.pncp.simulator", "--port", "0", "--scale", "0.01"]
+    command = [sys.executable, "-m", "project.simulators.pncp", "--port", "0", "--scale", "0.01"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             base_url = process.stdout.readline().strip()  # type: ignore[union-attr]

@@ -21,13 +21,13 @@ from datetime import date
 from functools import cache, partial
 
 from project.lib.pncp.endpoints import ENDPOINTS, MODALIDADES
-from project.lib.pncp.simulator.clock import business_clock, iso_day
-from project.lib.pncp.simulator.draws import Draws, DrawSource
-from project.lib.pncp.simulator.identity import Identities
-from project.lib.pncp.simulator.pools import pools_for
-from project.lib.pncp.simulator.profiles import build_profiles
-from project.lib.pncp.simulator.records import RecordBuilder, Revision
-from project.lib.pncp.simulator.volumes import Volumes
+from project.simulators.pncp.clock import business_clock, iso_day
+from project.simulators.pncp.draws import Draws, DrawSource
+from project.simulators.pncp.identity import Identities
+from project.simulators.pncp.pools import pools_for
+from project.simulators.pncp.profiles import build_profiles
+from project.simulators.pncp.records import RecordBuilder, Revision
+from project.simulators.pncp.volumes import Volumes
 
 UPDATE_WINDOW_DAYS = 60
 FRESH_SHARE = 0.45  # of an update feed's day: records first published that same day

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from project.lib.pncp.simulator import catalog
-from project.lib.pncp.simulator.fragments import fragment
+from project.simulators.pncp import catalog
+from project.simulators.pncp.fragments import fragment
 
 JsonObject = dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""Run the simulator until killed: `python -m project.lib.pncp.simulator --port 8765`.
+"""Run the simulator until killed: `python -m project.simulators.pncp --port 8765`.
 
 Prints the base URL on stdout once listening, so scripts can wait for that line. Faults
 can be changed later through `PUT /__sim/config`.
@@ -11,13 +11,13 @@ import contextlib
 import signal
 import threading
 
-from project.lib.pncp.simulator.config import SimulatorConfig
-from project.lib.pncp.simulator.faults import FaultConfig, FaultKind
-from project.lib.pncp.simulator.server import PncpSimulator
+from project.simulators.pncp.config import SimulatorConfig
+from project.simulators.pncp.faults import FaultConfig, FaultKind
+from project.simulators.pncp.server import PncpSimulator
 
 
 def parse_args(argv: list[str] | None = None) -> SimulatorConfig:
-    parser = argparse.ArgumentParser(prog="python -m project.lib.pncp.simulator")
+    parser = argparse.ArgumentParser(prog="python -m project.simulators.pncp")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=42)

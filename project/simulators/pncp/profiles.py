@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass
 
 from project.lib.pncp.endpoints import MODALIDADES
-from project.lib.pncp.simulator import catalog
-from project.lib.pncp.simulator.fragments import FALSE, NULL, TRUE, fragment
-from project.lib.pncp.simulator.pools import Pools
+from project.simulators.pncp import catalog
+from project.simulators.pncp.fragments import FALSE, NULL, TRUE, fragment
+from project.simulators.pncp.pools import Pools
 
 # Contract value ranges (R$) by process category: works cost more than stationery.
 _CONTRACT_VALUES = {7: (5e4, 2e7), 9: (2e4, 5e6), 4: (1e4, 5e6), 5: (1e4, 2e6), 6: (5e4, 1e7)}

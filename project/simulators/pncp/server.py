@@ -31,11 +31,11 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import ValidationError
 
 from project.lib.pncp.endpoints import endpoint_by_path
-from project.lib.pncp.simulator.config import SimulatorConfig
-from project.lib.pncp.simulator.faults import STATUS_FAULTS, FaultConfig, FaultDice, FaultKind
-from project.lib.pncp.simulator.feeds import FEEDS, portal_for
-from project.lib.pncp.simulator.pages import PageStore
-from project.lib.pncp.simulator.params import (
+from project.simulators.pncp.config import SimulatorConfig
+from project.simulators.pncp.faults import STATUS_FAULTS, FaultConfig, FaultDice, FaultKind
+from project.simulators.pncp.feeds import FEEDS, portal_for
+from project.simulators.pncp.pages import PageStore
+from project.simulators.pncp.params import (
     BASE_PATH,
     MODALIDADE_PARAM,
     QueryError,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 
-from project.lib.pncp.simulator.draws import Draws
+from project.simulators.pncp.draws import Draws
 
 _BUSINESS_START = 7 * 3600
 _BUSINESS_SPAN = 14 * 3600

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import date
 
 from project.lib.pncp.endpoints import ENDPOINTS, MODALIDADES
-from project.lib.pncp.simulator.catalog import MODALIDADE_PROFILES
-from project.lib.pncp.simulator.draws import DrawSource
+from project.simulators.pncp.catalog import MODALIDADE_PROFILES
+from project.simulators.pncp.draws import DrawSource
 
 WEEKDAY_FACTOR = (1.1, 1.1, 1.1, 1.1, 1.1, 0.3, 0.2)  # Monday..Sunday
 DAY_WOBBLE = 0.15

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from project.lib.pncp.endpoints import ENDPOINTS, coerce_pncp_date
-from project.lib.pncp.simulator.drift import SchemaDrift
-from project.lib.pncp.simulator.params import BASE_PATH
+from project.simulators.pncp.drift import SchemaDrift
+from project.simulators.pncp.params import BASE_PATH
 
 
 class FaultKind(StrEnum):

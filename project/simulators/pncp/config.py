@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from project.lib.pncp.simulator.faults import FaultConfig
+from project.simulators.pncp.faults import FaultConfig
 
 
 class SimulatorConfig(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from project.lib.pncp.endpoints import ENDPOINTS, coerce_pncp_date
-from project.lib.pncp.simulator.fragments import fragment
+from project.simulators.pncp.fragments import fragment
 
 
 class DriftChange(StrEnum):

@@ -6,9 +6,9 @@ import json
 from datetime import date
 from typing import Any
 
-from project.lib.pncp.simulator.config import SimulatorConfig
-from project.lib.pncp.simulator.drift import drifted
-from project.lib.pncp.simulator.feeds import portal_for
+from project.simulators.pncp.config import SimulatorConfig
+from project.simulators.pncp.drift import drifted
+from project.simulators.pncp.feeds import portal_for
 
 
 def expected_total(

@@ -1,0 +1,1 @@
+"""Simulators and data generators used only by the demo, benchmarks and tests; never production."""
