@@ -53,15 +53,18 @@ browser: ## Debian's Chromium for the browser test: installed when missing (as r
 	fi; \
 	echo "make: no $(CHROMIUM), so the browser test will skip (sudo apt-get install chromium)" >&2
 
-test: setup browser ## run the whole test suite with coverage (needs the local PostgreSQL and MariaDB)
+# `make test` is lint first, then the suite: a broken architecture contract fails CI with the
+# offending import named, before any test runs.
+test: setup browser lint ## lint, then the whole test suite with coverage (needs the local PostgreSQL and MariaDB)
 	@CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 --durations=15 --basetemp=$(TEST_TMP) \
 		--cov=project --cov-report=term-missing:skip-covered --cov-fail-under=80; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
-lint: setup ## ruff lint + format check
+lint: setup ## ruff lint + format check + architecture contracts (import-linter, pyproject)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 format: setup ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
