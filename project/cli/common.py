@@ -106,18 +106,10 @@ def reader(config: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def client_settings(config: Settings, **overrides: object) -> ClientSettings:
-    """The PNCP client settings the extraction assets use, from the same variables."""
+    """The PNCP client settings the extraction assets use: the same derivation."""
     from project.lib.pncp.client import ClientSettings  # httpx: only for commands that fetch
 
-    values: dict[str, object] = {
-        "base_url": config.pncp_base_url,
-        "timeout_s": config.pncp_timeout_s,
-        "max_concurrency": config.pncp_max_concurrency,
-        "rate_limit_per_s": config.pncp_rate_limit_per_s,
-        "max_retries": config.pncp_max_retries,
-        "api_token": config.pncp_api_token,
-    }
-    return ClientSettings(**{**values, **overrides})
+    return ClientSettings.from_settings(config, **overrides)
 
 
 def _text(value: object, width: int) -> str:

@@ -1,4 +1,9 @@
-"""The PNCP consultation API client as a Dagster resource."""
+"""The PNCP consultation API client as a Dagster resource: the settings, shown and overridable.
+
+The client's configuration has one source, `ClientSettings.from_settings`, which the `pncp`
+commands use as well; this resource only shows the values a deployment tunes through
+`PNCP_*` variables and lets a run override them from the launchpad.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +11,37 @@ import dagster as dg
 from pydantic import Field
 
 from project.lib.pncp.client import ClientSettings
-from project.settings import Settings
+from project.settings import Settings, get_settings
 
 
 class PncpClientResource(dg.ConfigurableResource):
     """Settings for the `PncpClient` each extraction builds (its pools live in one event loop).
 
-    The token is read from the environment by name, so it never appears in the run's
-    configuration shown by the UI.
+    A field left unset takes its value from the settings of the process that runs the step.
+    The API token is no field at all: the settings read it from `PNCP_API_TOKEN` when the
+    client is built, so it never appears in the resource configuration the UI, the run's
+    config or its errors show.
     """
 
-    base_url: str = Field(description="API base URL, e.g. https://pncp.gov.br/api/consulta")
-    timeout_s: float = 30.0
-    max_concurrency: int = 4
-    rate_limit_per_s: float = 4.0
-    max_retries: int = 5
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
-    breaker_failure_threshold: int = 5
-    breaker_reset_s: float = 300.0
-    api_token: str | None = Field(None, description="Bearer token (use an EnvVar).")
+    base_url: str | None = Field(None, description="API base URL (PNCP_BASE_URL).")
+    timeout_s: float | None = Field(None, description="Seconds per request (PNCP_TIMEOUT_S).")
+    max_concurrency: int | None = Field(
+        None, description="Requests in flight (PNCP_MAX_CONCURRENCY)."
+    )
+    rate_limit_per_s: float | None = Field(
+        None, description="Request starts per second, 0 = no limit (PNCP_RATE_LIMIT_PER_S)."
+    )
+    max_retries: int | None = Field(None, description="Retries per page (PNCP_MAX_RETRIES).")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PncpClientResource:
-        return cls(
-            base_url=settings.pncp_base_url,
-            timeout_s=settings.pncp_timeout_s,
-            max_concurrency=settings.pncp_max_concurrency,
-            rate_limit_per_s=settings.pncp_rate_limit_per_s,
-            max_retries=settings.pncp_max_retries,
-            api_token=dg.EnvVar("PNCP_API_TOKEN") if settings.pncp_api_token else None,
-        )
+        """The resource showing `settings`' values (everything but the token)."""
+        client = ClientSettings.from_settings(settings)
+        return cls(**client.model_dump(include=set(cls.model_fields)))
 
     def client_settings(self) -> ClientSettings:
-        """The library's settings: the resource's fields carry the same names."""
-        return ClientSettings(**self.model_dump())
+        """The library's settings: the platform settings, with this resource's values."""
+        overrides = {name: getattr(self, name) for name in type(self).model_fields}
+        return ClientSettings.from_settings(
+            get_settings(), **{k: v for k, v in overrides.items() if v is not None}
+        )

@@ -22,7 +22,7 @@ import ssl
 import time
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import certifi
@@ -41,6 +41,9 @@ from project.lib.pncp.resilience import (
     parse_retry_after,
     retry_wait_s,
 )
+
+if TYPE_CHECKING:
+    from project.settings import Settings
 
 logger = logging.getLogger("project.pncp.client")
 # httpcore scans every connection of a pool for each request it schedules, so a pool of
@@ -98,6 +101,25 @@ class ClientSettings(BaseModel):
     breaker_reset_s: float = Field(300.0, ge=0)
     user_agent: str = "procurement-platform/0.1 (PNCP extraction)"
     api_token: SecretStr | None = Field(None, description="Sent as `Authorization: Bearer`.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
+        """The client settings of this deployment: the one mapping from `PNCP_*` variables.
+
+        The resource of the extraction assets and the `pncp` commands both build their
+        client here, so a variable means the same in a Dagster run and on the command line;
+        `overrides` (a run's resource config, a command's option) replace single values.
+        What no variable sets keeps the defaults above.
+        """
+        values: dict[str, Any] = {
+            "base_url": settings.pncp_base_url,
+            "timeout_s": settings.pncp_timeout_s,
+            "max_concurrency": settings.pncp_max_concurrency,
+            "rate_limit_per_s": settings.pncp_rate_limit_per_s,
+            "max_retries": settings.pncp_max_retries,
+            "api_token": settings.pncp_api_token,
+        }
+        return cls(**{**values, **overrides})
 
 
 # --- errors -------------------------------------------------------------------------------
