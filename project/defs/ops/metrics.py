@@ -9,8 +9,12 @@ process outside the warehouse pool may wait for the warehouse's single-writer lo
    (`duration_s`, `records`, ...) and record an asset observation per materialized
    asset partition, whose numeric metadata the UI plots on the asset's Plots tab.
 2. The `pipeline_metrics` sensor copies those observations of finished runs into the
-   warehouse's `meta.pipeline_metrics`. While a step holds the warehouse pool, or
-   another process holds the file, it skips and tries again without losing its place.
+   warehouse's `meta.pipeline_metrics` (a platform table: `project.lib.metrics`). While
+   a step holds the warehouse pool, or another process holds the file, it skips and
+   tries again without losing its place.
+
+Nothing here names a capability: every executable asset gets the hooks, and every
+finished run is read, whatever capability its assets belong to.
 """
 
 import json
@@ -22,8 +26,7 @@ import dagster as dg
 from dagster._core.events import AssetObservationData
 
 from project.lib import warehouse
-from project.lib.pncp.archive import ensure_archive
-from project.lib.pncp.bookkeeping import record_metrics
+from project.lib.metrics import record_metrics
 from project.settings import get_settings
 
 METRIC_NAMES = ("run_duration_s", "run_records", "run_bytes", "run_peak_rss_mb")
@@ -188,8 +191,6 @@ def pipeline_metrics_sensor(
         if batch:
             try:
                 with warehouse.connection(get_settings().warehouse, wait_s=lock_wait_s) as conn:
-                    warehouse.ensure_schemas(conn)
-                    ensure_archive(conn)
                     for run_id, (asset, partition, metrics) in batch:
                         record_metrics(conn, run_id, asset, partition, metrics)
             except warehouse.WarehouseLockedError:

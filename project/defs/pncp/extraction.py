@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from project.defs.pncp.partitions import daily
-from project.lib.pncp.bookkeeping import record_metrics
+from project.lib.metrics import record_metrics
 from project.lib.pncp.endpoints import ENDPOINTS, Endpoint
 from project.lib.pncp.runner import EndpointDay, run_endpoint_days
 from project.resources.pncp import PncpClientResource

@@ -9,8 +9,8 @@ Layout (created idempotently by `ensure_archive`):
   zstd-compressed. The bodies themselves live in the content-addressed zstd file store
   beside the warehouse (`payload_store`), readable from SQL through the
   `raw.payload_json` view.
-- `meta.execution_log`, `meta.failed_requests`, `meta.schema_versions`,
-  `meta.pipeline_metrics`: what ran, what failed, which record structures were seen.
+- `meta.execution_log`, `meta.failed_requests`, `meta.schema_versions`: what ran, what
+  failed, which record structures were seen.
 
 A batch of pages is one transaction, written after its bodies are safely in the store,
 so a killed process leaves whole pages or none (at worst an unreferenced body file,
@@ -104,14 +104,6 @@ CREATE TABLE IF NOT EXISTS meta.schema_versions (
     first_seen_at TIMESTAMP NOT NULL,
     run_id VARCHAR,
     PRIMARY KEY (endpoint, fingerprint)
-);
-CREATE TABLE IF NOT EXISTS meta.pipeline_metrics (
-    run_id VARCHAR,
-    asset VARCHAR NOT NULL,
-    partition_key VARCHAR,
-    metric VARCHAR NOT NULL,
-    value DOUBLE NOT NULL,
-    recorded_at TIMESTAMP NOT NULL
 );
 """
 

@@ -1,4 +1,4 @@
-"""Bookkeeping in the `meta` schema: execution log, metrics, schema versions, completeness."""
+"""PNCP bookkeeping in the `meta` schema: execution log, schema versions, completeness."""
 
 from __future__ import annotations
 
@@ -34,20 +34,6 @@ def log_execution(
             finished - timedelta(seconds=report.duration_s),
             finished,
         ],
-    )
-
-
-def record_metrics(
-    conn: duckdb.DuckDBPyConnection,
-    run_id: str | None,
-    asset: str,
-    partition_key: str | None,
-    metrics: dict[str, float],
-) -> None:
-    now = utcnow()
-    conn.executemany(
-        "INSERT INTO meta.pipeline_metrics VALUES (?, ?, ?, ?, ?, ?)",
-        [(run_id, asset, partition_key, name, float(v), now) for name, v in metrics.items()],
     )
 
 
