@@ -10,6 +10,9 @@ loaded by `load_from_defs_folder`; what applies to all of them is decided here, 
 - the step executor (`DAGSTER_EXECUTOR`: multiprocess, or Celery workers;
   `defs/ops/runtime.py`).
 
+Policy and hooks are mapped over the loaded assets with Dagster's own copy of the
+definitions, so the component tree and every other field stay as the loader built them.
+
 Log format is instance configuration (`conf/dagster/dagster.yaml`, rendered by
 `project.lib.instance`), so it covers the daemon and every run worker too.
 """

@@ -1,4 +1,4 @@
-"""Schedules: what each tick asks for, in Brasília time, and that all start stopped."""
+"""PNCP schedules: what each tick asks for, in Brasília time, and that all start stopped."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from project.defs.ops.schedules import TRANSFORMATION_GROUPS
+from project.defs.ops.runtime import STEP_RETRY
 from project.defs.pncp.partitions import TIMEZONE, daily, monthly
 
 SAO_PAULO = ZoneInfo(TIMEZONE)
+TRANSFORMATION_GROUPS = ("pncp_staging", "pncp_intermediate", "pncp_marts", "pncp_exports")
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +92,11 @@ def test_every_schedule_starts_stopped(project_defs: dg.Definitions) -> None:
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules)
 
 
-def test_scheduled_jobs_retry_steps_with_jitter(project_defs: dg.Definitions) -> None:
+def test_scheduled_jobs_retry_steps_with_the_platform_policy_with_jitter(
+    project_defs: dg.Definitions,
+) -> None:
     for name in ("pncp_daily_extraction", "pncp_monthly_transformation"):
         policy = project_defs.resolve_job_def(name).op_retry_policy
+        assert policy == STEP_RETRY
         assert policy.max_retries >= 1
         assert policy.jitter is not None

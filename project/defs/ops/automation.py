@@ -1,8 +1,8 @@
 """Automation condition sensors, one per kind of asset, running by default.
 
-One sensor for the dbt models and one for the Python assets (exports, and later the
-e-commerce layers): a slow or failing evaluation of one kind never holds up the other,
-and either can be paused on its own. Both evaluate in the code server
+One sensor for the dbt models and one for the Python assets, of every capability: a
+slow or failing evaluation of one kind never holds up the other, and either can be
+paused on its own. Both evaluate in the code server
 (`use_user_code_server`), so the conditions in `project.defs.ops.policy` run with the
 code that defined them. Which condition an asset has is decided by that policy.
 """

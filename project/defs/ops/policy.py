@@ -1,31 +1,41 @@
 """Project-wide automation and freshness policy, decided per layer, applied in one place.
 
-Capabilities name their asset groups `<capability>_<layer>` (`pncp_raw`, `pncp_marts`,
-later `shop_gold`), so the layer says how an asset should be kept up to date, without
-any capability having to repeat it:
+Capabilities name their asset groups `<capability>_<layer>` (`pncp_raw`, `pncp_marts`),
+so the layer says how an asset should be kept up to date, without any capability having
+to repeat it, and without this module knowing which capabilities exist:
 
-| layer                                      | automation condition              | freshness |
-| ------------------------------------------ | --------------------------------- | --------- |
-| raw, bronze                                | none: schedules extract them      | -         |
-| staging, intermediate, silver, models      | eager (cheap DuckDB views/tables) | -         |
-| marts, gold                                | eager, or refresh when stale      | warn/fail |
-| exports                                    | daily cron, only if inputs changed| -         |
+| layer                                 | automation condition               | freshness |
+| ------------------------------------- | ---------------------------------- | --------- |
+| raw, bronze                           | none: schedules extract them       | -         |
+| staging, intermediate, models, silver | eager (cheap DuckDB views/tables)  | -         |
+| marts, gold                           | eager, or refresh when stale       | warn/fail |
+| exports                               | daily cron, only if inputs changed | -         |
+
+`bronze`, `silver` and `gold` are the medallion names of the same layers, accepted for
+a capability that prefers them; no capability uses them today. A group outside the
+scheme (Dagster's `default`, say) gets no policy.
 
 Every condition is limited to the latest time window, so turning an automation sensor
 back on after a long pause asks for at most one partition per asset (Dagster's guidance
-for reactivation); older partitions are the monthly schedule's and backfills' job.
-`project.definitions` applies `apply_policy` to everything `defs/` loads; an asset that
-sets its own condition or freshness policy keeps it.
+for reactivation); older partitions are the schedules' and backfills' job.
+`project.definitions` applies `apply_policy` to everything `defs/` loads, through
+Dagster's own mapping of asset specs, so nothing else in the definitions (jobs, sensors,
+the component tree) is rebuilt; an asset that sets its own condition or freshness policy
+keeps it.
 """
 
 from collections.abc import Callable
 from datetime import timedelta
 
 import dagster as dg
+from dagster_shared.record import replace
 
-from project.defs.pncp.partitions import TIMEZONE
+# The platform's wall clock for cron conditions: its operators work in Brasília time.
+# A platform constant, not a capability's: each capability's partitions and schedules
+# keep their own timezone.
+PLATFORM_TIMEZONE = "America/Sao_Paulo"
 
-# Expensive layers run once a day, after the 06:00 extraction has had time to land.
+# Expensive layers run once a day, after the morning extractions have had time to land.
 DAILY_CRON = "0 7 * * *"
 
 # Freshness windows by cadence: an asset rebuilt daily warns after a missed day and fails
@@ -72,7 +82,7 @@ def eager_or_stale() -> dg.AutomationCondition:
     return (dg.AutomationCondition.eager() | refresh_when_stale()).with_label("eager_or_stale")
 
 
-def on_cron_if_inputs_changed(cron: str = DAILY_CRON, timezone: str = TIMEZONE):
+def on_cron_if_inputs_changed(cron: str = DAILY_CRON, timezone: str = PLATFORM_TIMEZONE):
     """At most once per cron tick, and only if an input changed since the asset last ran.
 
     Dagster's `on_cron` waits for every input to update *after* the tick, which never
@@ -123,27 +133,31 @@ def apply_to_spec(spec: dg.AssetSpec) -> dg.AssetSpec:
     return spec.replace_attributes(**changes) if changes else spec
 
 
+def with_asset_hooks(defs: dg.Definitions, hooks: set[dg.HookDefinition]) -> dg.Definitions:
+    """`defs` with `hooks` on every executable asset (a multi-asset or dbt assets included).
+
+    Definitions has no public method to map over its assets as a whole, only over their
+    specs; this copies it the way Dagster's own methods do (`replace` of the record, as in
+    `permissive_map_resolved_asset_specs`), so every other field is kept as it is.
+    """
+    assets = [
+        asset.with_hooks(hooks)
+        if isinstance(asset, dg.AssetsDefinition) and asset.is_executable
+        else asset
+        for asset in defs.assets or []
+    ]
+    return replace(defs, assets=assets)
+
+
 def apply_policy(
     defs: dg.Definitions,
     hooks: set[dg.HookDefinition] | None = None,
     spec_policy: Callable[[dg.AssetSpec], dg.AssetSpec] = apply_to_spec,
 ) -> dg.Definitions:
-    """`defs` with `spec_policy` over every asset spec and `hooks` on every executable asset."""
-    assets = []
-    for asset in defs.assets or []:
-        if isinstance(asset, dg.AssetsDefinition | dg.AssetSpec):
-            (asset,) = dg.map_asset_specs(spec_policy, [asset])
-        if hooks and isinstance(asset, dg.AssetsDefinition) and asset.is_executable:
-            asset = asset.with_hooks(hooks)
-        assets.append(asset)
-    return dg.Definitions(
-        assets=assets,
-        schedules=defs.schedules,
-        sensors=defs.sensors,
-        jobs=defs.jobs,
-        resources=defs.resources,
-        executor=defs.executor,
-        loggers=defs.loggers,
-        asset_checks=defs.asset_checks,
-        metadata=defs.metadata,
-    )
+    """`defs` with `spec_policy` over every asset spec and `hooks` on every executable asset.
+
+    The permissive mapping passes objects without specs (a SourceAsset) through untouched,
+    as a capability may still declare one.
+    """
+    mapped = defs.permissive_map_resolved_asset_specs(func=spec_policy, selection=None)
+    return with_asset_hooks(mapped, hooks) if hooks else mapped

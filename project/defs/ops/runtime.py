@@ -1,11 +1,18 @@
-"""How the steps of a run execute, chosen by DAGSTER_EXECUTOR: one machine, or Celery.
+"""How the steps of a run execute: the executor, and the default step retry policy.
 
-`multiprocess`, the default, is Dagster's own executor (each step in a subprocess of the
-run worker). `celery` sends each step to the Celery workers listening on the broker
-(RabbitMQ, or Redis with the `redis` package), so the steps of one run spread over
-several processes or machines; the instance must then be on PostgreSQL (DAGSTER_PG_URL),
-shared by the workers. Op concurrency pools still apply, so DuckDB writers stay one at a
+DAGSTER_EXECUTOR chooses the executor, one machine or Celery. `multiprocess`, the
+default, is Dagster's own executor (each step in a subprocess of the run worker).
+`celery` sends each step to the Celery workers listening on the broker (RabbitMQ, or
+Redis with the `redis` package), so the steps of one run spread over several processes
+or machines; the instance must then be on PostgreSQL (DAGSTER_PG_URL), shared by the
+workers. Op concurrency pools still apply, so DuckDB writers stay one at a
 time while other steps run in parallel.
+
+`STEP_RETRY` is the step-level retry policy every capability's jobs share (PNCP's
+scheduled jobs pass it as `op_retry_policy`): how hard a step is retried is a property of
+the platform (a flaky disk, a busy warehouse, a restarted worker), not of one source, so
+it is decided here once; an asset that needs its own (extraction, against a rate-limited
+API) declares it and keeps it. Run-level retries are instance configuration.
 """
 
 import os
@@ -13,6 +20,12 @@ import os
 import dagster as dg
 
 from project.settings import Settings
+
+# Two retries, 30 s then 60 s apart, with jitter so the steps of one failed run do not
+# all hit the warehouse again at the same instant.
+STEP_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def executor_from_settings(settings: Settings) -> dg.ExecutorDefinition | None:

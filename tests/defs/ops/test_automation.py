@@ -17,11 +17,11 @@ from project.defs.ops.automation import automation_sensors
 from project.defs.ops.policy import (
     DAILY_CRON,
     MONTHLY_WINDOWS,
+    PLATFORM_TIMEZONE,
     apply_policy,
     apply_to_spec,
     layer_of,
 )
-from project.defs.pncp.partitions import TIMEZONE
 
 DAYS = 10
 
@@ -40,7 +40,7 @@ def project_graph() -> dg.AssetGraph:
 
 def test_the_layer_is_the_suffix_of_the_group() -> None:
     assert layer_of("pncp_marts") == "marts"
-    assert layer_of("shop_gold") == "gold"
+    assert layer_of("demo_gold") == "gold"
     assert layer_of("default") is None
     assert layer_of(None) is None
 
@@ -51,7 +51,7 @@ def test_every_project_layer_gets_its_condition(project_graph: dg.AssetGraph) ->
         "staging": "eager",
         "intermediate": "eager",
         "marts": "eager_or_stale",
-        "exports": f"on_cron_if_inputs_changed({DAILY_CRON}, {TIMEZONE})",
+        "exports": f"on_cron_if_inputs_changed({DAILY_CRON}, {PLATFORM_TIMEZONE})",
     }
     seen = set()
     for key in project_graph.materializable_asset_keys:
@@ -105,9 +105,9 @@ def test_automation_sensors_split_dbt_from_python_and_run_by_default(
 
 
 def _daily_graph() -> dg.Definitions:
-    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    today = datetime.now(ZoneInfo(PLATFORM_TIMEZONE)).date()
     daily = dg.DailyPartitionsDefinition(
-        start_date=(today - timedelta(days=DAYS)).isoformat(), timezone=TIMEZONE
+        start_date=(today - timedelta(days=DAYS)).isoformat(), timezone=PLATFORM_TIMEZONE
     )
 
     @dg.asset(partitions_def=daily, group_name="demo_raw")
@@ -169,7 +169,7 @@ def test_exports_run_once_after_the_daily_tick_and_only_when_a_mart_changed(
     instance: dg.DagsterInstance,
 ) -> None:
     defs, mart, export = _export_graph()
-    day = datetime.now(ZoneInfo(TIMEZONE)).replace(minute=0, second=0, microsecond=0)
+    day = datetime.now(ZoneInfo(PLATFORM_TIMEZONE)).replace(minute=0, second=0, microsecond=0)
     day = day + timedelta(days=2)
 
     def evaluate(hour: int, minute: int, cursor=None, days: int = 0):
