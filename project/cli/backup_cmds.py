@@ -1,8 +1,9 @@
-"""Backups of the warehouse and its payload store: take, list, roll back to, reset.
+"""Backups of the warehouse and its side stores: take, list, roll back to, reset.
 
 Each takes the warehouse's writer lock (waiting like any writer, up to `--lock-wait`),
 so it never copies or replaces a file a run is writing. Rollback and reset take a
-backup of the current state first.
+backup of the current state first. The side stores are those registered in
+`project.lib.stores` by the capabilities imported here (PNCP's payload store).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from project.cli.app import CliError, Options, app
 from project.cli.common import render_table, settings
 from project.lib import backup as backups
 from project.lib import warehouse
+from project.lib.pncp import payload_store  # noqa: F401  (registers its side store)
 from project.settings import Settings
 
 PANEL = "Backups"
@@ -36,7 +38,7 @@ def _size(n: int) -> str:
 def _describe(b: backups.Backup) -> str:
     return (
         f"{b.path}  (warehouse {_size(b.warehouse_bytes)}, {b.tables} tables; "
-        f"{b.payload_files} payload files, {_size(b.payload_bytes)})"
+        f"{b.store_files} side-store files, {_size(b.store_bytes)})"
     )
 
 
@@ -44,12 +46,12 @@ def _describe(b: backups.Backup) -> str:
 def backup(
     list_only: Annotated[bool, typer.Option("--list", help="List backups instead.")] = False,
 ) -> None:
-    """Take a consistent copy of the warehouse and its payload store.
+    """Take a consistent copy of the warehouse and its side stores (PNCP's payloads).
 
     Takes the warehouse lock like a writer (waiting up to --lock-wait while a run
-    writes) and holds it only while the database file is copied; the payload store is
-    copied after. Writes `data/backups/<UTC time>/` with warehouse.duckdb, payloads/ and
-    backup.json; `backup --list` shows them.
+    writes) and holds it only while the database file is copied; the side stores are
+    copied after. Writes `data/backups/<UTC time>/` with warehouse.duckdb,
+    stores/<name>/ and backup.json; `backup --list` shows them.
 
     Example: pncp --lock-wait 600 backup
     """
@@ -61,10 +63,10 @@ def backup(
             typer.echo(f"no backups under {root}")
             return
         rows = [
-            [b.name, b.created_at, b.reason, _size(b.warehouse_bytes), b.payload_files]
-            for b in found
+            [b.name, b.created_at, b.reason, _size(b.warehouse_bytes), b.store_files] for b in found
         ]
-        typer.echo(render_table(["name", "created_at", "reason", "warehouse", "payloads"], rows))
+        headers = ["name", "created_at", "reason", "warehouse", "store files"]
+        typer.echo(render_table(headers, rows))
         return
     taken = backups.create_backup(config.warehouse, root, wait_s=Options.lock_wait_s)
     typer.echo(f"backup {taken.name}: {_describe(taken)}")
@@ -79,7 +81,7 @@ def rollback(
         bool, typer.Option("--backup/--no-backup", help="Back up the current state first.")
     ] = True,
 ) -> None:
-    """Restore the warehouse and payload store from a backup.
+    """Restore the warehouse and its side stores from a backup.
 
     The backup's database is checked against its sha256 first; then, holding the
     warehouse lock, the current state is backed up (unless --no-backup) and the backup is
@@ -97,6 +99,8 @@ def rollback(
             safety = backups.backup_locked(conn, config.warehouse, root, "pre-rollback")
             typer.echo(f"current state backed up as {safety.name}")
         backups.restore_locked(conn, chosen, config.warehouse)
+    for name in backups.unclaimed_stores(chosen):
+        typer.echo(f"warning: store {name} of the backup is not restored: no capability claims it")
     if chosen.source != str(config.warehouse):
         # Taken from a warehouse elsewhere: raw.payload_json must read the store beside
         # this one, as every writer's `ensure_archive` makes it.
@@ -113,7 +117,7 @@ def reset(
         bool, typer.Option("--force", help="Required: this deletes the warehouse.")
     ] = False,
 ) -> None:
-    """Delete the warehouse and its payload store, after backing them up.
+    """Delete the warehouse and its side stores, after backing them up.
 
     Refuses without --force. Exports, the Dagster instance and backups are kept;
     `pncp init` creates an empty warehouse again, `pncp rollback --to latest` undoes it.
@@ -122,7 +126,7 @@ def reset(
     """
     if not force:
         raise CliError(
-            "reset deletes the warehouse and its payload store; pass --force "
+            "reset deletes the warehouse and its side stores; pass --force "
             "(a backup is taken first)"
         )
     config = settings()
@@ -133,4 +137,4 @@ def reset(
         safety = backups.backup_locked(conn, config.warehouse, backups_dir(config), "pre-reset")
         typer.echo(f"backed up as {safety.name}: {_describe(safety)}")
         backups.delete_locked(conn, config.warehouse)
-    typer.echo(f"deleted {config.warehouse} and its payload store")
+    typer.echo(f"deleted {config.warehouse} and its side stores")

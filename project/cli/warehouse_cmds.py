@@ -29,6 +29,7 @@ from project.cli.common import (
     write_atomically,
 )
 from project.lib import catalog, query
+from project.lib.pncp import payload_store  # noqa: F401  (registers its side store: query reads it)
 
 PANEL = "Warehouse"
 

@@ -1,16 +1,24 @@
-"""Consistent backups of the warehouse and its payload store; restore; reset.
+"""Consistent backups of the warehouse and its side stores; restore; reset.
+
+Side stores are the directories of files that capabilities keep with the warehouse
+(PNCP's payload store, ...); they register themselves in `project.lib.stores`, so this
+module handles every one without knowing which capabilities exist.
 
 Consistency comes from DuckDB's own file lock, the one every writer takes: a backup,
 restore or reset first opens the warehouse read-write (waiting like any writer while a
 run holds it) and checkpoints it, so the file alone holds every committed row and no
-writer can start while it is copied or replaced. The payload store needs no lock to be
-copied consistently: bodies are immutable and written before the rows naming them.
+writer can start while it is copied or replaced. A side store needs no lock to be copied
+consistently as long as it keeps the rule PNCP's payload store keeps: files are
+immutable and written before the rows naming them.
 
 A backup is a directory `backups/<UTC time>[-<reason>]/` with `warehouse.duckdb`,
-`payloads/` and `backup.json` (sizes, counts, the database's sha256). It is assembled
-under a hidden name and renamed when complete, so a half-written backup never shows up.
-A restore copies the backup beside the live files first and swaps them in with renames;
-the database copy is checked against its sha256 before anything live is touched.
+`stores/<store name>/` and `backup.json` (sizes, counts, the database's sha256). It is
+assembled under a hidden name and renamed when complete, so a half-written backup never
+shows up. A restore copies the backup beside the live files first and swaps them in with
+renames; the database copy is checked against its sha256 before anything live is
+touched. Backups of the earlier layout (one `payloads/` copy of the `payloads/`
+directory beside the warehouse) still restore: a store under that directory is found at
+the same place in the backup.
 """
 
 from __future__ import annotations
@@ -28,12 +36,13 @@ from pathlib import Path
 
 import duckdb
 
-from project.lib import warehouse
-from project.lib.pncp import payload_store
+from project.lib import stores, warehouse
 
 MANIFEST = "backup.json"
 DATABASE = "warehouse.duckdb"
-PAYLOADS = "payloads"
+STORES = "stores"
+# The earlier layout: a copy of the `payloads/` directory beside the warehouse.
+LEGACY_PAYLOADS = "payloads"
 
 
 class BackupError(RuntimeError):
@@ -49,12 +58,18 @@ class Backup:
     source: str  # the warehouse it was taken from
     warehouse_bytes: int
     warehouse_sha256: str
-    payload_files: int
-    payload_bytes: int
+    store_files: int
+    store_bytes: int
     tables: int
+    stores: tuple[str, ...] = ()  # names of the side stores copied; () in legacy backups
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "path": str(self.path)}
+        return {**asdict(self), "path": str(self.path), "stores": list(self.stores)}
+
+    @property
+    def legacy(self) -> bool:
+        """Taken with the earlier `payloads/` layout."""
+        return not (self.path / STORES).is_dir() and (self.path / LEGACY_PAYLOADS).is_dir()
 
 
 def _wal(path: Path) -> Path:
@@ -72,11 +87,6 @@ def _file_sha256(path: Path) -> str:
 def _tree_size(root: Path) -> tuple[int, int]:
     files = [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
     return len(files), sum(p.stat().st_size for p in files)
-
-
-def store_dir(conn: duckdb.DuckDBPyConnection) -> Path:
-    """`payloads/` beside the warehouse: every store under it is backed up together."""
-    return payload_store.root_for(conn).parent
 
 
 @contextmanager
@@ -97,13 +107,13 @@ def _unique_dir(root: Path, name: str) -> Path:
 
 @dataclass(frozen=True)
 class _Staged:
-    """A backup whose database is copied; its payloads and manifest are still to come."""
+    """A backup whose database is copied; its side stores and manifest are still to come."""
 
     created: datetime
     final: Path
     partial: Path
     source: Path
-    store: Path
+    stores: dict[str, Path]
     reason: str
 
 
@@ -116,7 +126,7 @@ def _stage_database(
     backups.mkdir(parents=True, exist_ok=True)
     final = _unique_dir(backups, f"{stamp}-{reason}" if reason else stamp)
     staged = _Staged(
-        created, final, backups / f".{final.name}.partial", path, store_dir(conn), reason
+        created, final, backups / f".{final.name}.partial", path, stores.store_paths(path), reason
     )
     try:
         staged.partial.mkdir()
@@ -128,18 +138,21 @@ def _stage_database(
 
 
 def _complete(staged: _Staged) -> Backup:
-    """Copy the payload store, write the manifest, and make the backup visible."""
+    """Copy the side stores, write the manifest, and make the backup visible."""
     partial = staged.partial
     try:
-        if staged.store.exists():
-            shutil.copytree(
-                staged.store, partial / PAYLOADS, ignore=shutil.ignore_patterns(".*.tmp")
-            )
-        else:
-            (partial / PAYLOADS).mkdir()
+        (partial / STORES).mkdir()
+        for name, live in staged.stores.items():
+            if live.exists():
+                # `.*.tmp`: a file being written, renamed into place only when complete.
+                shutil.copytree(
+                    live, partial / STORES / name, ignore=shutil.ignore_patterns(".*.tmp")
+                )
+            else:
+                (partial / STORES / name).mkdir()
         with duckdb.connect(str(partial / DATABASE), read_only=True) as copy:
             tables = copy.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0]
-        files, size = _tree_size(partial / PAYLOADS)
+        files, size = _tree_size(partial / STORES)
         backup = Backup(
             name=staged.final.name,
             path=staged.final,
@@ -148,9 +161,10 @@ def _complete(staged: _Staged) -> Backup:
             source=str(staged.source),
             warehouse_bytes=(partial / DATABASE).stat().st_size,
             warehouse_sha256=_file_sha256(partial / DATABASE),
-            payload_files=files,
-            payload_bytes=size,
+            store_files=files,
+            store_bytes=size,
             tables=int(tables),
+            stores=tuple(staged.stores),
         )
         manifest = {k: v for k, v in backup.as_dict().items() if k not in ("name", "path")}
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -169,12 +183,12 @@ def backup_locked(
 
 
 def create_backup(path: Path, backups: Path, *, wait_s: float, reason: str = "") -> Backup:
-    """A consistent copy of the warehouse at `path` and its payload store under `backups`.
+    """A consistent copy of the warehouse at `path` and its side stores under `backups`.
 
-    Writers are locked out only while the database file is copied: the payload store is
-    copied after, because bodies are immutable and stored before the rows that name
-    them, so every body the copied database refers to is already there (a body a later
-    writer adds is merely unreferenced in the backup).
+    Writers are locked out only while the database file is copied: the side stores are
+    copied after, because their files are immutable and stored before the rows that
+    name them, so every file the copied database refers to is already there (a file a
+    later writer adds is merely unreferenced in the backup).
     """
     if not path.exists():
         raise BackupError(f"nothing to back up: warehouse {path} does not exist")
@@ -185,6 +199,10 @@ def create_backup(path: Path, backups: Path, *, wait_s: float, reason: str = "")
 
 def _load(directory: Path) -> Backup:
     data = json.loads((directory / MANIFEST).read_text())
+    # Manifests of the earlier layout counted `payload_*`, and had no store names.
+    data.setdefault("store_files", data.pop("payload_files", 0))
+    data.setdefault("store_bytes", data.pop("payload_bytes", 0))
+    data["stores"] = tuple(data.get("stores", ()))
     return Backup(name=directory.name, path=directory, **data)
 
 
@@ -218,42 +236,96 @@ def check_backup(backup: Backup) -> None:
     source_db = backup.path / DATABASE
     if not source_db.is_file() or _file_sha256(source_db) != backup.warehouse_sha256:
         raise BackupError(f"backup {backup.name} is damaged: {DATABASE} fails its sha256")
-    if not (backup.path / PAYLOADS).is_dir():
-        raise BackupError(f"backup {backup.name} is damaged: {PAYLOADS}/ is missing")
+    if backup.legacy:
+        return
+    for name in ("", *backup.stores):
+        if not (backup.path / STORES / name).is_dir():
+            missing = f"{STORES}/{name}/" if name else f"{STORES}/"
+            raise BackupError(f"backup {backup.name} is damaged: {missing} is missing")
+
+
+def _backed_up_copy(backup: Backup, name: str, live: Path, path: Path) -> Path | None:
+    """Where the backup holds the store `name` (live at `live`); None if it has none."""
+    if not backup.legacy:
+        copy = backup.path / STORES / name
+        return copy if name in backup.stores and copy.is_dir() else None
+    legacy_root = path.resolve().parent / LEGACY_PAYLOADS
+    if not live.is_relative_to(legacy_root):
+        return None
+    copy = backup.path / LEGACY_PAYLOADS / live.relative_to(legacy_root)
+    return copy if copy.is_dir() else None
+
+
+def unclaimed_stores(backup: Backup) -> tuple[str, ...]:
+    """Stores in `backup` that no registered capability claims: a restore leaves them out."""
+    registered = {s.name for s in stores.registered_stores()}
+    return tuple(name for name in backup.stores if name not in registered)
 
 
 def restore_locked(conn: duckdb.DuckDBPyConnection, backup: Backup, path: Path) -> None:
-    """Swap the backup in while the caller holds `exclusive(path)`."""
+    """Swap the backup in while the caller holds `exclusive(path)` (its `conn`).
+
+    Every registered side store becomes the backup's copy of it, or empty when the
+    backup has none (it was taken before the store existed: its files would name rows
+    the restored database does not have). The replaced state is not kept here: callers
+    back it up first.
+    """
     check_backup(backup)
     source_db = backup.path / DATABASE
-    live_store = store_dir(conn)
+    live_stores = stores.store_paths(path)
     token = uuid.uuid4().hex[:8]
     staged_db = path.with_name(f".{path.name}.restore-{token}")
-    staged_store = live_store.with_name(f".{live_store.name}.restore-{token}")
-    retired_store = live_store.with_name(f".{live_store.name}.old-{token}")
+    staged = {
+        name: live.with_name(f".{live.name}.restore-{token}") for name, live in live_stores.items()
+    }
+    retired = {
+        name: live.with_name(f".{live.name}.old-{token}") for name, live in live_stores.items()
+    }
     try:
         shutil.copy2(source_db, staged_db)
-        shutil.copytree(backup.path / PAYLOADS, staged_store)
+        for name, live in live_stores.items():
+            live.parent.mkdir(parents=True, exist_ok=True)
+            copy = _backed_up_copy(backup, name, live, path)
+            if copy is None:
+                staged[name].mkdir()
+            else:
+                shutil.copytree(copy, staged[name])
     except BaseException:
         staged_db.unlink(missing_ok=True)
-        shutil.rmtree(staged_store, ignore_errors=True)
+        for directory in staged.values():
+            shutil.rmtree(directory, ignore_errors=True)
         raise
     # Renames on one file system: each step is atomic, and the lock we hold keeps every
     # writer out until the database file is back in place.
-    if live_store.exists():
-        live_store.rename(retired_store)
-    staged_store.rename(live_store)
+    for name, live in live_stores.items():
+        if live.exists():
+            live.rename(retired[name])
+        staged[name].rename(live)
     os.replace(staged_db, path)
     _wal(path).unlink(missing_ok=True)
-    shutil.rmtree(retired_store, ignore_errors=True)
+    for directory in retired.values():
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _prune_empty_parents(directory: Path, stop: Path) -> None:
+    """Remove `directory`'s empty ancestors below `stop` (a store's `payloads/`, say)."""
+    for parent in directory.parents:
+        if parent == stop or not parent.is_relative_to(stop):
+            return
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: another store, or someone's files
+            return
 
 
 def delete_locked(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Remove the warehouse file and its payload store while holding `exclusive(path)`."""
-    live_store = store_dir(conn)
-    if live_store.exists():
-        retired = live_store.with_name(f".{live_store.name}.deleted-{uuid.uuid4().hex[:8]}")
-        live_store.rename(retired)
-        shutil.rmtree(retired)
+    """Remove the warehouse file and its side stores while holding `exclusive(path)`."""
+    home = path.resolve().parent
+    for live in stores.store_paths(path).values():
+        if live.exists():
+            retired = live.with_name(f".{live.name}.deleted-{uuid.uuid4().hex[:8]}")
+            live.rename(retired)
+            shutil.rmtree(retired)
+        _prune_empty_parents(live, home)
     path.unlink(missing_ok=True)
     _wal(path).unlink(missing_ok=True)

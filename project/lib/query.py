@@ -8,8 +8,9 @@ Three independent locks, because each alone has gaps:
 2. the database is opened `read_only`, so a write that slipped through still fails;
 3. file-system access is switched off (`enable_external_access = false`) and the
    configuration locked, so neither `COPY ... TO` nor `read_csv('/etc/...')`, `ATTACH` or
-   an extension download can reach outside the warehouse. The payload store stays
-   readable (`allowed_directories`): `raw.payload_json` is a view over its zstd files.
+   an extension download can reach outside the warehouse. The side stores that
+   capabilities register (`project.lib.stores`) stay readable (`allowed_directories`):
+   PNCP's `raw.payload_json`, for one, is a view over its payload store's zstd files.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from project.lib import warehouse
-from project.lib.pncp import payload_store
+from project.lib import stores, warehouse
 
 READ_TYPES = frozenset({duckdb.StatementType.SELECT})
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALYZE\s+)?", re.IGNORECASE)
@@ -61,17 +61,17 @@ def sandboxed_reader(
     wait_s: float,
     memory_limit: str = "1GB",
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection that can read the warehouse and its payload store, nothing else."""
+    """A read-only connection that can read the warehouse and its side stores, nothing else."""
     config = {
         "memory_limit": memory_limit,
         "autoinstall_known_extensions": "false",
         "autoload_known_extensions": "false",
     }
     with warehouse.connection(path, read_only=True, wait_s=wait_s, config=config) as conn:
-        store = payload_store.root_for(conn)
+        readable = [f"{directory}/" for directory in stores.store_paths(path).values()]
         # allowed_directories can only be set once the database runs; external access is
         # switched off after it, and then nothing may change the configuration again.
-        conn.execute("SET allowed_directories = ?", [[f"{store}/"]])
+        conn.execute("SET allowed_directories = ?", [readable])
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
         yield conn

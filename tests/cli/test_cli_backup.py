@@ -33,10 +33,11 @@ def test_backup_copies_the_warehouse_and_its_payload_store(pncp, archive: Path) 
     assert result.stdout.startswith(f"backup {backup.name}: {backup}")
     assert _counts(backup / "warehouse.duckdb") == _counts(archive)
     live = archive.parent / "payloads"
-    assert _bodies(backup / "payloads") == _bodies(live)
+    assert _bodies(backup / "stores" / payload_store.STORE.name) == _bodies(live)
     manifest = json.loads((backup / "backup.json").read_text())
     assert manifest["source"] == str(archive)
-    assert manifest["payload_files"] == sum(1 for p in live.rglob("*") if p.is_file())
+    assert manifest["stores"] == [payload_store.STORE.name]
+    assert manifest["store_files"] == sum(1 for p in live.rglob("*") if p.is_file())
 
     listed = pncp("backup", "--list")
     assert backup.name in listed.stdout

@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import zstandard
 
+from project.lib import stores
+
 LEVEL = 3
 SUFFIX = ".json.zst"
 
@@ -36,6 +38,13 @@ def root_for(conn: duckdb.DuckDBPyConnection) -> Path:
 def root_beside(warehouse_path: Path) -> Path:
     """The store of the warehouse file at `warehouse_path` (no connection needed)."""
     return warehouse_path.resolve().parent / "payloads" / "pncp"
+
+
+# Registered at import: backup, rollback, reset and the read-only query sandbox then
+# treat the store as part of the warehouse without importing this module themselves.
+STORE = stores.register_store(
+    stores.SideStore("pncp_payloads", root_beside, "PNCP response bodies, zstd, by sha256")
+)
 
 
 def path_for(root: Path, sha256: str) -> Path:
