@@ -11,7 +11,14 @@ import importlib
 
 from project.cli.app import app
 
-for _module in ("setup_cmds", "pipeline_cmds", "warehouse_cmds", "archive_cmds", "backup_cmds"):
+for _module in (
+    "setup_cmds",
+    "pipeline_cmds",
+    "warehouse_cmds",
+    "archive_cmds",
+    "backup_cmds",
+    "runs_cmds",
+):
     importlib.import_module(f"project.cli.{_module}")
 
 __all__ = ["app"]

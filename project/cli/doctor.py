@@ -198,6 +198,32 @@ def check_instance(config: Settings) -> Finding:
     return Finding(OK, "dagster instance", f"{home} ({storage}, {runs} runs)")
 
 
+def check_warehouse_pool(config: Settings) -> Finding:
+    """Who holds the warehouse pool; a holder whose process is gone is reported with the fix."""
+    import dagster as dg
+
+    from project.resources.warehouse_lease import STALE_AFTER_S, holders
+
+    pool = config.warehouse_pool
+    try:
+        with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
+            found = holders(instance, pool, STALE_AFTER_S)
+    except Exception as exc:
+        return Finding(WARN, "warehouse pool", f"cannot read the pool {pool}: {exc}")
+    dead = [h for h in found if h.dead_reason]
+    if dead:
+        return Finding(
+            FAIL,
+            "warehouse pool",
+            "; ".join(f"held by dead {h.describe()}: {h.dead_reason}" for h in dead),
+            " or ".join(f"pncp free-run {h.run_id}" for h in dead)
+            + " (any run that needs the warehouse also frees it)",
+        )
+    if found:
+        return Finding(OK, "warehouse pool", "held by " + "; ".join(h.describe() for h in found))
+    return Finding(OK, "warehouse pool", f"{pool} is free")
+
+
 def check_api(config: Settings) -> Finding:
     """One small real request: page 1 of yesterday's contratos."""
     settings = ClientSettings(
@@ -253,5 +279,8 @@ def run_checks(min_free_gb: float) -> Iterator[Finding]:
     yield check_disk(config.data_path, min_free_gb)
     yield from check_warehouse(config)
     yield check_payload_store(config)
-    yield check_instance(config)
+    instance = check_instance(config)
+    yield instance
+    if instance.level == OK:
+        yield check_warehouse_pool(config)
     yield check_api(config)

@@ -10,12 +10,19 @@ connections for readers, and idempotent creation of the schemas every capability
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import duckdb
+
+# A source of write sessions: each call gives a connection for one short piece of work
+# and may wait (abandoned when the event is set) until the warehouse is free. Dagster
+# steps hold the warehouse lease for each session (`project.resources.warehouse`);
+# scripts and tests hold one connection throughout (`held`).
+Sessions = Callable[[threading.Event | None], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 # Schemas owned by Python code (dbt creates its own staging/marts schemas).
 SCHEMAS = ("raw", "meta")
@@ -85,3 +92,31 @@ def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the schemas owned by Python code; safe to call on every write."""
     for schema in SCHEMAS:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+def held(conn: duckdb.DuckDBPyConnection) -> Sessions:
+    """Sessions on a connection the caller holds for the whole work (scripts, tests)."""
+
+    @contextmanager
+    def session(_abort: threading.Event | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        cursor = conn.cursor()  # a cursor per thread: the writer thread is not the caller's
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    return session
+
+
+def per_session(
+    path: Path | str, *, wait_s: float = 60.0, config: dict[str, str] | None = None
+) -> Sessions:
+    """Sessions that each open and close the file: the lock is held only while writing."""
+
+    @contextmanager
+    def session(_abort: threading.Event | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connection(path, wait_s=wait_s, config=config) as conn:
+            ensure_schemas(conn)
+            yield conn
+
+    return session

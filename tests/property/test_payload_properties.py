@@ -66,7 +66,7 @@ def test_each_distinct_body_is_stored_once_and_every_row_points_at_its_own_hash(
     batches: list[list[bytes]],
 ) -> None:
     with fresh_archive() as conn:
-        writer = ArchiveWriter(conn, "run-1")
+        writer = ArchiveWriter.on(conn, "run-1")
         number = 0
         sent: dict[int, bytes] = {}
         for batch in batches:
@@ -101,9 +101,9 @@ def test_each_distinct_body_is_stored_once_and_every_row_points_at_its_own_hash(
 @given(bodies=st.lists(st.binary(min_size=1, max_size=500), min_size=1, max_size=8))
 def test_archiving_the_same_bodies_in_a_later_run_adds_no_payload(bodies: list[bytes]) -> None:
     with fresh_archive() as conn:
-        with ArchiveWriter(conn, "run-1") as first:
+        with ArchiveWriter.on(conn, "run-1") as first:
             first.write([_page(n, b) for n, b in enumerate(bodies, start=1)])
-        with ArchiveWriter(conn, "run-2") as second:
+        with ArchiveWriter.on(conn, "run-2") as second:
             written = second.write(
                 [_page(n, b) for n, b in enumerate(bodies, start=len(bodies) + 1)]
             )
@@ -141,7 +141,7 @@ json_values = st.recursive(
 def test_json_bodies_read_back_through_sql_unchanged(documents: list[dict]) -> None:
     bodies = [json.dumps(d, ensure_ascii=False).encode() for d in documents]
     with fresh_archive() as conn:
-        with ArchiveWriter(conn, "run-1") as writer:
+        with ArchiveWriter.on(conn, "run-1") as writer:
             writer.write([_page(n, b) for n, b in enumerate(bodies, start=1)])
         rows = conn.execute("SELECT payload_sha256, payload FROM raw.payload_json").fetchall()
     read_back = {sha: json.loads(payload) for sha, payload in rows}

@@ -1,8 +1,8 @@
 """Parquet exports of the PNCP marts, one asset per mart, so the UI shows the lineage
 from API to file: `data/exports/pncp/<mart>/year=YYYY/month=M/data.parquet`.
 
-Each export is monthly-partitioned like its mart and reads the warehouse inside the
-warehouse pool (a DuckDB reader cannot open the file while a writer holds it). A check
+Each export is monthly-partitioned like its mart and reads the warehouse holding the
+warehouse lease (a DuckDB reader cannot open the file while a writer holds it). A check
 compares the rows written with the mart's rows for the month.
 """
 
@@ -65,7 +65,6 @@ def build_export(spec: MartExport) -> dg.AssetsDefinition:
         group_name="pncp_exports",
         partitions_def=monthly,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=get_settings().warehouse_pool,
         kinds={"parquet", "duckdb"},
         description=f"`marts.{spec.model}` as hive-partitioned Parquet (zstd), one file "
         "per month, with `_schema.json` (types and descriptions) beside the partitions.",
@@ -78,7 +77,7 @@ def build_export(spec: MartExport) -> dg.AssetsDefinition:
         relation = f"marts.{spec.model}"
         descriptions = column_descriptions(spec.model)
         written, expected = [], 0
-        with warehouse.get_reader() as conn:
+        with warehouse.lease(context), warehouse.get_reader() as conn:
             schema_path = write_schema(
                 conn, relation, root, spec.model, descriptions, ["year", "month"]
             )

@@ -1,7 +1,9 @@
 """Daily-partitioned raw extraction assets, one per PNCP endpoint.
 
 Each asset archives its endpoint-day into `raw.api_requests` (see
-`project.lib.pncp.runner`), inside the warehouse pool since it writes DuckDB. Two checks
+`project.lib.pncp.runner`). It holds the warehouse lease (a slot of the warehouse pool)
+only for each round of commits, not while it waits on the API, so a long backfill lets
+other writers (dbt, the daily schedule, other capabilities) in between. Two checks
 ride along: completeness against PNCP's `totalRegistros` (ERROR) and schema drift
 against the endpoint's first recorded structure (WARN).
 """
@@ -13,11 +15,11 @@ import dagster as dg
 
 from project.defs.pncp.partitions import daily
 from project.lib.metrics import record_metrics
+from project.lib.pncp.archive import WarehouseUse
 from project.lib.pncp.endpoints import ENDPOINTS, Endpoint
 from project.lib.pncp.runner import EndpointDay, run_endpoint_days
 from project.resources.pncp import PncpClientResource
 from project.resources.warehouse import WarehouseResource
-from project.settings import get_settings
 
 COMPLETE_CHECK = "records_match_totals"
 DRIFT_CHECK = "schema_drift"
@@ -111,11 +113,10 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         group_name="pncp_raw",
         kinds={"python", "duckdb"},
         owners=["team:data-platform"],
-        pool=get_settings().warehouse_pool,
         description=(
             f"Raw pages of PNCP `{endpoint.path}` for one day, archived in raw.api_requests "
             "(each distinct body once, zstd, readable as raw.payload_json). "
-            "Resumes from pages already stored."
+            "Resumes from pages already stored. Holds the warehouse only to commit pages."
         ),
         check_specs=[
             dg.AssetCheckSpec(COMPLETE_CHECK, asset=key, description="Records == totalRegistros"),
@@ -138,15 +139,22 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 extra={"records": archived, "day": str(outcome.report.day)},
             )
 
-        with warehouse.get_connection() as conn:
-            outcomes = run_endpoint_days(
-                conn,
-                pncp.client_settings(),
-                [(endpoint, day) for day in _days(context)],
-                context.run.run_id,
-                on_done=log_day,
-            )
-            metadata = _metadata(outcomes)
+        sessions = warehouse.sessions(context)
+        use = WarehouseUse()
+        outcomes = run_endpoint_days(
+            sessions,
+            pncp.client_settings(),
+            [(endpoint, day) for day in _days(context)],
+            context.run.run_id,
+            on_done=log_day,
+            use=use,
+        )
+        metadata = _metadata(outcomes) | {
+            "warehouse_sessions": use.sessions,
+            "warehouse_held_s": round(use.held_s, 3),
+            "warehouse_longest_hold_s": round(use.longest_s, 3),
+        }
+        with sessions(None) as conn:
             record_metrics(
                 conn,
                 context.run.run_id,

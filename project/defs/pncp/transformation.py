@@ -1,11 +1,12 @@
 """dbt models of the PNCP pipeline as monthly-partitioned Dagster assets.
 
-Every model writes the DuckDB warehouse, so the dbt step runs in the warehouse pool like
-the Python writers. A run covers one month or, in a backfill, a range of months in one
-dbt invocation: the window reaches the models as `--vars {min_date, max_date}` and each
-incremental model replaces exactly the months of the window. dbt tests surface as asset
-checks; `dbt build` skips everything downstream of a failing ERROR test, so a missing
-key blocks the marts and their exports.
+Every model writes the DuckDB warehouse, so the dbt step holds the warehouse lease (a
+slot of the warehouse pool, `project.resources.warehouse_lease`) for the whole build. A
+run covers one month or, in a backfill, a range of months in one dbt invocation: the
+window reaches the models as `--vars {min_date, max_date}` and each incremental model
+replaces exactly the months of the window. dbt tests surface as asset checks; `dbt
+build` skips everything downstream of a failing ERROR test, so a missing key blocks the
+marts and their exports.
 """
 
 from collections.abc import Iterator, Mapping
@@ -22,7 +23,7 @@ from dagster_dbt import (
 
 from project.defs.pncp.partitions import monthly
 from project.resources.dbt import get_dbt_project
-from project.settings import get_settings
+from project.resources.warehouse import WarehouseResource
 
 # Folder under models/ → layer; seeds are reference data loaded with staging.
 _SEED_LAYER = "staging"
@@ -78,8 +79,10 @@ def dbt_build_args(window_vars: Mapping[str, str]) -> list[str]:
     dagster_dbt_translator=translator,
     partitions_def=monthly,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=get_settings().warehouse_pool,
     name="pncp_dbt_models",
 )
-def pncp_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    yield from dbt.cli(dbt_build_args(partition_vars(context)), context=context).stream()
+def pncp_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    with warehouse.lease(context):
+        yield from dbt.cli(dbt_build_args(partition_vars(context)), context=context).stream()

@@ -16,6 +16,7 @@ def resources() -> dg.Definitions:
             "warehouse": WarehouseResource(
                 database=str(settings.warehouse),
                 connection_config={"memory_limit": settings.warehouse_memory_limit},
+                pool=settings.warehouse_pool,
             ),
             "dbt": build_dbt_resource(get_dbt_project()),
             "pncp": PncpClientResource.from_settings(settings),

@@ -22,17 +22,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import queue
+import threading
+import time
 import uuid
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from project.lib import warehouse
 from project.lib.pncp import payload_store
+
+T = TypeVar("T")
 
 NO_MODALIDADE = 0  # key value for endpoints that are not split by modalidade
 
@@ -226,56 +233,181 @@ def read_checkpoint(conn: duckdb.DuckDBPyConnection, endpoint: str, day: date) -
     return checkpoint
 
 
+@dataclass(frozen=True)
+class _PreparedBatch:
+    """A batch whose bodies are in the store, ready to be committed as rows."""
+
+    pages: Sequence[ArchivedPage]
+    payloads: dict[str, tuple[int, int]]  # sha256 -> (raw size, stored size)
+    requests: pa.Table
+
+
+@dataclass
+class WarehouseUse:
+    """How long a writer held the warehouse: its sessions, in total and the longest."""
+
+    sessions: int = 0
+    held_s: float = 0.0
+    longest_s: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.sessions += 1
+        self.held_s += seconds
+        self.longest_s = max(self.longest_s, seconds)
+
+
+@dataclass
+class _Job:
+    prepare: Callable[[], Any] | None
+    apply: Callable[[duckdb.DuckDBPyConnection, Any], Any]
+    future: Future = field(default_factory=Future)
+
+
 class ArchiveWriter:
-    """Appends pages in batches; each batch is one transaction (whole pages or none).
+    """Writes the archive from one thread, holding the warehouse only to commit.
 
-    `collected_at` is made strictly increasing per writer so that the designed
-    `UNIQUE(endpoint, collected_at)` holds even when pages arrive in the same microsecond.
+    Every read and write of the warehouse (checkpoints, batches of pages, failures,
+    bookkeeping) is a job for one dedicated thread, so writes stay in order and DuckDB,
+    which releases the GIL, overlaps with fetching and parsing. The thread works in
+    rounds: it prepares every queued job that can be prepared without the warehouse
+    (compressing bodies into the content-addressed store), then opens one session from
+    `sessions` (a warehouse lease plus a connection, or a connection held for the whole
+    extraction) and applies all of them: while the network is slow the warehouse is free
+    for other writers, and when it is contended, one lease covers many commits.
 
-    The `*_async` methods run the same writes on one dedicated thread with its own DuckDB
-    cursor: DuckDB releases the GIL while it inserts and compresses, so archiving overlaps
-    with fetching and parsing instead of stalling the event loop, and a single thread keeps
-    the writes in order.
+    Each batch of pages is one transaction (whole pages or none), committed after its
+    bodies are safely in the store. `collected_at` is made strictly increasing per writer
+    so that the designed `UNIQUE(endpoint, collected_at)` holds even when pages arrive in
+    the same microsecond.
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, run_id: str | None) -> None:
-        self.store = payload_store.PayloadStore(payload_store.root_for(conn))
-        self.conn = conn.cursor()
+    def __init__(
+        self,
+        sessions: warehouse.Sessions,
+        store_root: Path,
+        run_id: str | None,
+        use: WarehouseUse | None = None,
+    ) -> None:
+        self.store = payload_store.PayloadStore(store_root)
+        self.sessions = sessions
+        self.use = use if use is not None else WarehouseUse()
         self.run_id = run_id
         self._last_ts = utcnow()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-writer")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._abort = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="archive-writer", daemon=True)
+        self._thread.start()
 
-    def close(self) -> None:
-        self._thread.shutdown(wait=True)
-        self.conn.close()
+    @classmethod
+    def on(cls, conn: duckdb.DuckDBPyConnection, run_id: str | None) -> ArchiveWriter:
+        """A writer on a connection the caller holds throughout (scripts, tests)."""
+        return cls(warehouse.held(conn), payload_store.root_for(conn), run_id)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Finish the queued jobs (or, with `abort`, stop waiting for the warehouse)."""
+        if abort:
+            self._abort.set()
+        self._jobs.put(None)
+        self._thread.join()
 
     def __enter__(self) -> ArchiveWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(abort=exc_type is not None)
+
+    def _work(self) -> None:
+        stopping = False
+        while not stopping:
+            job = self._jobs.get()
+            if job is None:
+                return
+            jobs = [job]
+            while True:  # drain: one session for everything queued
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                jobs.append(more)
+            self._round(jobs)
+
+    def _round(self, jobs: list[_Job]) -> None:
+        ready = []
+        for job in jobs:
+            try:
+                ready.append((job, job.prepare() if job.prepare else None))
+            except BaseException as exc:
+                job.future.set_exception(exc)
+        if not ready:
+            return
+        try:
+            with self.sessions(self._abort) as conn:
+                held = time.monotonic()
+                results = []
+                for job, prepared in ready:
+                    try:
+                        results.append((job, job.apply(conn, prepared), None))
+                    except Exception as exc:
+                        results.append((job, None, exc))
+            self.use.add(time.monotonic() - held)  # from connected to closed
+            for job, result, exc in results:
+                if exc is None:
+                    job.future.set_result(result)
+                else:
+                    job.future.set_exception(exc)
+        except BaseException as exc:  # no session (lease abandoned, lock, ...): all fail
+            for job, _ in ready:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+
+    def submit(
+        self,
+        apply: Callable[[duckdb.DuckDBPyConnection, Any], T],
+        prepare: Callable[[], Any] | None = None,
+    ) -> Future[T]:
+        job = _Job(prepare, apply)
+        self._jobs.put(job)
+        return job.future
+
+    async def run_async(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(conn, *args)` in a warehouse session of the writer thread."""
+        return await asyncio.wrap_future(self.submit(lambda conn, _: fn(conn, *args)))
 
     async def write_async(self, pages: Sequence[ArchivedPage]) -> Written:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self.write, pages)
+        if not pages:
+            return Written(0, 0)
+        return await asyncio.wrap_future(self.submit(self._commit, lambda: self._prepare(pages)))
 
     async def record_failure_async(self, failure: FailedPage) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self.record_failure, failure)
+        await self.run_async(self._record_failure, failure)
+
+    def record_failure(self, failure: FailedPage) -> None:
+        """Record `failure` now (blocking)."""
+        self.submit(lambda conn, _: self._record_failure(conn, failure)).result()
+
+    def write(self, pages: Sequence[ArchivedPage]) -> Written:
+        """Archive `pages` now (blocking); return the size of the bodies new to the archive."""
+        if not pages:
+            return Written(0, 0)
+        return self.submit(self._commit, lambda: self._prepare(pages)).result()
 
     def _next_timestamp(self) -> datetime:
         now = utcnow()
         self._last_ts = max(now, self._last_ts + timedelta(microseconds=1))
         return self._last_ts
 
-    def write(self, pages: Sequence[ArchivedPage]) -> Written:
-        """Archive `pages`; return the size of the bodies new to the archive, raw and stored."""
-        if not pages:
-            return Written(0, 0)
-        payloads: dict[str, bytes] = {}
+    def _prepare(self, pages: Sequence[ArchivedPage]) -> _PreparedBatch:
+        """Bodies into the store and rows into an Arrow table: no warehouse needed."""
+        payloads: dict[str, tuple[int, int]] = {}
         requests: dict[str, list] = {c: [] for c in _REQUEST_COLUMNS}
         for page in pages:
             digest = page.sha256
-            if digest:
-                payloads.setdefault(digest, page.body)
+            if digest and digest not in payloads:
+                # Bodies first: a row must never point at a body that is not there.
+                payloads[digest] = (len(page.body), self.store.put(digest, page.body))
             row = (
                 str(uuid.uuid4()),
                 page.day,
@@ -296,35 +428,30 @@ class ArchiveWriter:
             )
             for column, value in zip(_REQUEST_COLUMNS, row, strict=True):
                 requests[column].append(value)
+        return _PreparedBatch(pages, payloads, pa.table(requests))
+
+    def _commit(self, conn: duckdb.DuckDBPyConnection, batch: _PreparedBatch) -> Written:
+        """One transaction: the batch's new payload rows, its request rows, resolved failures."""
         known = {
             row[0]
-            for row in self.conn.execute(
+            for row in conn.execute(
                 "SELECT payload_sha256 FROM raw.payloads WHERE list_contains(?, payload_sha256)",
-                [list(payloads)],
+                [list(batch.payloads)],
             ).fetchall()
         }
-        fresh = {digest: body for digest, body in payloads.items() if digest not in known}
-        # Bodies first: a row must never point at a body that is not there.
-        stored = {digest: self.store.put(digest, body) for digest, body in fresh.items()}
+        fresh = {d: sizes for d, sizes in batch.payloads.items() if d not in known}
         now = utcnow()
         payload_table = pa.table(
             {
                 "payload_sha256": list(fresh),
-                "payload_size": [len(body) for body in fresh.values()],
-                "stored_size": [
-                    size
-                    if size is not None
-                    else payload_store.path_for(self.store.root, d).stat().st_size
-                    for d, size in stored.items()
-                ],
+                "payload_size": [raw for raw, _ in fresh.values()],
+                "stored_size": [stored for _, stored in fresh.values()],
                 "first_seen_at": [now] * len(fresh),
             },
             schema=_PAYLOAD_SCHEMA,
         )
-        request_table = pa.table(requests)
-        conn = self.conn
         conn.register("payload_table", payload_table)
-        conn.register("request_table", request_table)
+        conn.register("request_table", batch.requests)
         conn.execute("BEGIN TRANSACTION")
         try:
             conn.execute("INSERT OR IGNORE INTO raw.payloads SELECT * FROM payload_table")
@@ -333,7 +460,7 @@ class ArchiveWriter:
                     SELECT request_id::UUID, {", ".join(_REQUEST_COLUMNS[1:])}
                     FROM request_table"""
             )
-            self._resolve_failures(pages)
+            self._resolve_failures(conn, batch.pages)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -341,35 +468,37 @@ class ArchiveWriter:
         finally:
             conn.unregister("payload_table")
             conn.unregister("request_table")
-        return Written(sum(len(b) for b in fresh.values()), sum(stored.values()))
+        return Written(sum(raw for raw, _ in fresh.values()), sum(s for _, s in fresh.values()))
 
-    def _resolve_failures(self, pages: Iterable[ArchivedPage]) -> None:
+    def _resolve_failures(
+        self, conn: duckdb.DuckDBPyConnection, pages: Iterable[ArchivedPage]
+    ) -> None:
         """Mark open failures of pages now archived as resolved (a later run retried them)."""
         keys = [(p.endpoint, p.day, p.modalidade, p.page) for p in pages]
-        open_count = self.conn.execute(
+        open_count = conn.execute(
             "SELECT count(*) FROM meta.failed_requests WHERE NOT resolved AND endpoint = ?",
             [keys[0][0]],
         ).fetchone()[0]
         if not open_count:
             return
-        self.conn.executemany(
+        conn.executemany(
             """UPDATE meta.failed_requests SET resolved = true, resolved_at = ?
                WHERE NOT resolved AND endpoint = ? AND ingestion_date = ?
                  AND modalidade = ? AND page = ?""",
             [(utcnow(), *key) for key in keys],
         )
 
-    def record_failure(self, failure: FailedPage) -> None:
+    def _record_failure(self, conn: duckdb.DuckDBPyConnection, failure: FailedPage) -> None:
         """Upsert an unresolved failure: one open row per page, counting retries."""
         now = utcnow()
         key = [failure.endpoint, failure.day, failure.modalidade, failure.page]
-        existing = self.conn.execute(
+        existing = conn.execute(
             """SELECT failure_id FROM meta.failed_requests WHERE NOT resolved
                AND endpoint = ? AND ingestion_date = ? AND modalidade = ? AND page = ?""",
             key,
         ).fetchone()
         if existing:
-            self.conn.execute(
+            conn.execute(
                 """UPDATE meta.failed_requests
                    SET retry_count = retry_count + ?, reason = ?, http_status = ?, body = ?,
                        last_failed_at = ?, run_id = ?
@@ -385,7 +514,7 @@ class ArchiveWriter:
                 ],
             )
             return
-        self.conn.execute(
+        conn.execute(
             """INSERT INTO meta.failed_requests VALUES
                (uuid(), ?, ?, ?, ?, ?, ?, ?, ?, ?, false, ?, ?, NULL, ?)""",
             [

@@ -36,6 +36,9 @@ from project.lib.pncp.endpoints import MODALIDADES, Endpoint
 
 FLUSH_PAGES = 64  # pages per archive transaction, at most
 FLUSH_BYTES = 8 * 2**20  # ... or this much payload: bounds memory with 750 KB pages
+# Pages fetched but not yet archived, at most: while another writer holds the warehouse,
+# fetching pauses here instead of piling a whole day of bodies up in memory.
+MAX_UNARCHIVED_PAGES = 2 * FLUSH_PAGES
 
 
 class ExtractionIncomplete(RuntimeError):
@@ -100,6 +103,7 @@ async def extract_endpoint_day(
     *,
     flush_pages: int = FLUSH_PAGES,
     flush_bytes: int = FLUSH_BYTES,
+    max_unarchived: int = MAX_UNARCHIVED_PAGES,
 ) -> DayReport:
     """Archive every page of `endpoint` for `day` that the archive does not hold yet."""
     report = DayReport(endpoint=endpoint.name, day=day, pages_resumed=len(checkpoint.pages))
@@ -111,8 +115,12 @@ async def extract_endpoint_day(
     # asyncio.wait would rescan them all for every completion.
     finished: asyncio.Queue[tuple[int, int, PageResult | Exception]] = asyncio.Queue()
 
+    # More than a flush's worth, so a full batch can always form and free its permits.
+    unarchived = asyncio.Semaphore(max(max_unarchived, flush_pages + 1))
+
     async def fetch(modalidade: int, page: int) -> None:
         params = request_params(endpoint, day, modalidade)
+        await unarchived.acquire()
         try:
             outcome: PageResult | Exception = await client.fetch_page(
                 endpoint, params, page, keep_records=samples_structure(page)
@@ -153,6 +161,7 @@ async def extract_endpoint_day(
                 failure = _failure(endpoint, day, modalidade, page, params, outcome)
                 report.failures.append(failure)
                 await writer.record_failure_async(failure)
+                unarchived.release()
                 continue
             if isinstance(outcome, Exception):
                 raise outcome
@@ -171,6 +180,8 @@ async def extract_endpoint_day(
             if len(buffer) >= flush_pages or buffered >= flush_bytes:
                 batch, buffer, buffered = buffer, [], 0
                 report.add(await writer.write_async(batch))
+                for _ in batch:
+                    unarchived.release()
     finally:
         for task in tasks:
             task.cancel()

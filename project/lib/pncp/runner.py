@@ -13,7 +13,9 @@ from datetime import date, timedelta
 
 import duckdb
 
-from project.lib.pncp.archive import ArchiveWriter, ensure_archive, read_checkpoint
+from project.lib import warehouse
+from project.lib.pncp import payload_store
+from project.lib.pncp.archive import ArchiveWriter, WarehouseUse, ensure_archive, read_checkpoint
 from project.lib.pncp.bookkeeping import (
     Completeness,
     SchemaCheck,
@@ -59,27 +61,30 @@ def _finish(
 
 
 async def _extract_all(
-    conn: duckdb.DuckDBPyConnection,
+    sessions: warehouse.Sessions,
     settings: ClientSettings,
     work: Sequence[tuple[Endpoint, date]],
     run_id: str | None,
     parallel: int,
     on_done: Callable[[EndpointDay], None] | None,
+    use: WarehouseUse | None,
 ) -> list[EndpointDay]:
     gate = asyncio.Semaphore(parallel)
+    with sessions(None) as conn:
+        ensure_archive(conn)
+        store_root = payload_store.root_for(conn)
 
     async def one(endpoint: Endpoint, day: date) -> EndpointDay:
         async with gate:
-            # DuckDB calls are synchronous and the loop is single-threaded, so the shared
-            # connection never sees two statements at once.
-            checkpoint = read_checkpoint(conn, endpoint.name, day)
+            # Every warehouse access is a job of the writer's thread: a session each round.
+            checkpoint = await writer.run_async(read_checkpoint, endpoint.name, day)
             report = await extract_endpoint_day(client, endpoint, day, writer, checkpoint)
-            outcome = _finish(conn, endpoint, report, run_id)
+            outcome = await writer.run_async(_finish, endpoint, report, run_id)
         if on_done is not None:
             on_done(outcome)
         return outcome
 
-    with ArchiveWriter(conn, run_id) as writer:
+    with ArchiveWriter(sessions, store_root, run_id, use) as writer:
         async with PncpClient(settings) as client:
             tasks = [asyncio.ensure_future(one(e, d)) for e, d in work]
             try:
@@ -92,31 +97,36 @@ async def _extract_all(
 
 
 def run_endpoint_days(
-    conn: duckdb.DuckDBPyConnection,
+    target: duckdb.DuckDBPyConnection | warehouse.Sessions,
     settings: ClientSettings,
     work: Sequence[tuple[Endpoint, date]],
     run_id: str | None = None,
     *,
     parallel: int = PARALLEL_DAYS,
     on_done: Callable[[EndpointDay], None] | None = None,
+    use: WarehouseUse | None = None,
 ) -> list[EndpointDay]:
     """Archive what is missing of each (endpoint, day), several at a time, one HTTP client.
 
-    Returns the outcomes in the order of `work`; `on_done` sees each as it completes.
+    `target` is the warehouse: a connection held throughout (scripts, tests), or
+    `Sessions` that take it only for each round of commits (Dagster steps, so other
+    writers run while this one waits on the network). Returns the outcomes in the order
+    of `work`; `on_done` sees each as it completes; `use` adds up the time the warehouse
+    was held (from connected to closed).
     """
-    ensure_archive(conn)
-    return asyncio.run(_extract_all(conn, settings, work, run_id, parallel, on_done))
+    sessions = warehouse.held(target) if isinstance(target, duckdb.DuckDBPyConnection) else target
+    return asyncio.run(_extract_all(sessions, settings, work, run_id, parallel, on_done, use))
 
 
 def run_endpoint_day(
-    conn: duckdb.DuckDBPyConnection,
+    target: duckdb.DuckDBPyConnection | warehouse.Sessions,
     settings: ClientSettings,
     endpoint: Endpoint,
     day: date,
     run_id: str | None = None,
 ) -> EndpointDay:
     """Archive what is missing of `endpoint` on `day`, then record how it went."""
-    return run_endpoint_days(conn, settings, [(endpoint, day)], run_id)[0]
+    return run_endpoint_days(target, settings, [(endpoint, day)], run_id)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    from project.lib import warehouse
     from project.lib.pncp.endpoints import ENDPOINTS
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -138,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit")
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads")
+    parser.add_argument(
+        "--hold",
+        choices=("commit", "run"),
+        default="commit",
+        help="open the warehouse for each round of commits (default), or hold it throughout",
+    )
     args = parser.parse_args(argv)
     settings = ClientSettings(
         base_url=args.base_url,
@@ -159,8 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     config = {"memory_limit": args.memory_limit}
     if args.threads:
         config["threads"] = str(args.threads)
-    with warehouse.connection(args.warehouse, config=config) as conn:
-        outcomes = run_endpoint_days(conn, settings, work, on_done=report)
+    use = WarehouseUse()
+    if args.hold == "run":
+        with warehouse.connection(args.warehouse, config=config) as conn:
+            outcomes = run_endpoint_days(conn, settings, work, on_done=report, use=use)
+    else:
+        sessions = warehouse.per_session(args.warehouse, config=config)
+        outcomes = run_endpoint_days(sessions, settings, work, on_done=report, use=use)
+    print(
+        f"warehouse sessions={use.sessions} held_s={use.held_s:.3f} longest_s={use.longest_s:.3f}",
+        flush=True,
+    )
     return int(any(o.status != "complete" for o in outcomes))
 
 

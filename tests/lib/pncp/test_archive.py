@@ -57,7 +57,7 @@ def _store_files(conn: duckdb.DuckDBPyConnection) -> list[Path]:
 
 
 def test_identical_payloads_are_stored_once(conn: duckdb.DuckDBPyConnection) -> None:
-    writer = ArchiveWriter(conn, "run-1")
+    writer = ArchiveWriter.on(conn, "run-1")
     written = writer.write([_page(1, _body(1)), _page(2, _body(1)), _page(3, _body(3))])
     assert conn.execute("SELECT count(*) FROM raw.payloads").fetchone() == (2,)
     assert conn.execute("SELECT count(*) FROM raw.api_requests").fetchone() == (3,)
@@ -68,7 +68,7 @@ def test_identical_payloads_are_stored_once(conn: duckdb.DuckDBPyConnection) -> 
 
 
 def test_payload_is_readable_as_json_from_sql(conn: duckdb.DuckDBPyConnection) -> None:
-    ArchiveWriter(conn, None).write([_page(1, _body(7))])
+    ArchiveWriter.on(conn, None).write([_page(1, _body(7))])
     rows = conn.execute(
         """SELECT payload_sha256, payload -> 'data' -> 0 ->> 'numeroControlePNCP'
            FROM raw.payload_json"""
@@ -79,7 +79,7 @@ def test_payload_is_readable_as_json_from_sql(conn: duckdb.DuckDBPyConnection) -
 def test_payloads_are_zstd_compressed_at_rest(conn: duckdb.DuckDBPyConnection) -> None:
     records = [{"i": i, "text": "contrato " * 20} for i in range(500)]
     body = json.dumps({"data": records}).encode()
-    ArchiveWriter(conn, None).write([_page(1, body)])
+    ArchiveWriter.on(conn, None).write([_page(1, body)])
     (path,) = _store_files(conn)
     stored = path.read_bytes()
     assert stored[:4] == b"\x28\xb5\x2f\xfd", "zstd frame magic"
@@ -90,7 +90,7 @@ def test_payloads_are_zstd_compressed_at_rest(conn: duckdb.DuckDBPyConnection) -
 
 
 def test_checkpoint_lists_archived_pages_and_totals(conn: duckdb.DuckDBPyConnection) -> None:
-    ArchiveWriter(conn, None).write([_page(1, _body(1)), _page(3, _body(3))])
+    ArchiveWriter.on(conn, None).write([_page(1, _body(1)), _page(3, _body(3))])
     checkpoint = read_checkpoint(conn, "contratos", DAY)
     assert checkpoint.pages == {(0, 1), (0, 3)}
     assert checkpoint.totals == {0: (3, 3)}
@@ -98,7 +98,7 @@ def test_checkpoint_lists_archived_pages_and_totals(conn: duckdb.DuckDBPyConnect
 
 
 def test_a_batch_that_fails_leaves_no_row_behind(conn: duckdb.DuckDBPyConnection) -> None:
-    writer = ArchiveWriter(conn, None)
+    writer = ArchiveWriter.on(conn, None)
     writer.write([_page(1, _body(1))])
     with pytest.raises(duckdb.ConstraintException):
         # page 2 is new, page 1 violates the one-row-per-page key: the batch rolls back whole
@@ -113,7 +113,7 @@ def test_a_batch_that_fails_leaves_no_row_behind(conn: duckdb.DuckDBPyConnection
 
 
 def test_collected_at_is_unique_per_endpoint(conn: duckdb.DuckDBPyConnection) -> None:
-    ArchiveWriter(conn, None).write([_page(i, _body(i), total=300) for i in range(1, 301)])
+    ArchiveWriter.on(conn, None).write([_page(i, _body(i), total=300) for i in range(1, 301)])
     distinct = conn.execute("SELECT count(DISTINCT collected_at) FROM raw.api_requests").fetchone()
     assert distinct == (300,)
 
@@ -121,7 +121,7 @@ def test_collected_at_is_unique_per_endpoint(conn: duckdb.DuckDBPyConnection) ->
 def test_a_failure_is_upserted_then_resolved_by_a_later_success(
     conn: duckdb.DuckDBPyConnection,
 ) -> None:
-    writer = ArchiveWriter(conn, "run-1")
+    writer = ArchiveWriter.on(conn, "run-1")
     failure = FailedPage("contratos", DAY, 0, 2, {"pagina": "2"}, "HTTP 500", 500, 6, '{"e":1}')
     writer.record_failure(failure)
     writer.record_failure(failure)

@@ -1,0 +1,51 @@
+"""Runs that hold the warehouse: who holds it, and freeing a run whose process is gone.
+
+Every writer holds the warehouse lease (a slot of the warehouse pool) only while it
+writes, and a run that waits for it frees holders whose process is gone by itself
+(`project.resources.warehouse_lease`). These commands are for the operator: to see the
+holders (`pncp doctor` reports the same), and to free a run that the automatic check
+cannot judge — a slot claimed with no liveness record, on a machine this one cannot see.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from project.cli.app import CliError, app
+from project.cli.common import settings
+from project.lib.instance import ensure_dagster_home
+
+PANEL = "Runs"
+
+
+@app.command("free-run", rich_help_panel=PANEL)
+def free_run(
+    run_id: Annotated[str, typer.Argument(help="The run holding the warehouse.")],
+) -> None:
+    """Mark a run that no longer runs FAILED and free its warehouse slot.
+
+    Use it only for a run whose process is gone: `pncp doctor` names such runs.
+
+    Example: pncp free-run 3f1c2a9e-...
+    """
+    import dagster as dg
+
+    from project.resources.warehouse_lease import free_run as release
+
+    config = settings()
+    ensure_dagster_home(config)
+    with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
+        if instance.get_run_by_id(run_id) is None and not any(
+            slot.run_id == run_id
+            for slot in instance.event_log_storage.get_concurrency_info(
+                config.warehouse_pool
+            ).claimed_slots
+        ):
+            raise CliError(f"no run {run_id} in the instance {config.dagster_home_path}")
+        held = release(instance, run_id, config.warehouse_pool, "freed with pncp free-run")
+    print(
+        f"run {run_id}: marked FAILURE; "
+        + ("its warehouse slot is free" if held else "it held no warehouse slot")
+    )
