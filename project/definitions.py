@@ -33,6 +33,11 @@ from project.settings import Settings, apply_to_environment, get_settings
 _built: tuple[Settings, dg.Definitions] | None = None
 
 
+def with_platform(loaded: dg.Definitions, settings: Settings) -> dg.Definitions:
+    """`loaded` with what every capability gets: layer policy, metrics hooks, the executor."""
+    return with_runtime(apply_policy(loaded, hooks=step_metrics_hooks()), settings)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     global _built
@@ -40,8 +45,5 @@ def defs() -> dg.Definitions:
     apply_to_environment(settings)
     if _built is None or _built[0] is not settings:
         loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-        _built = (
-            settings,
-            with_runtime(apply_policy(loaded, hooks=step_metrics_hooks()), settings),
-        )
+        _built = (settings, with_platform(loaded, settings))
     return _built[1]
