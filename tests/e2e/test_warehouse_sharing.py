@@ -1,0 +1,113 @@
+"""A long extraction backfill does not hold the warehouse: other writers run in between.
+
+Two `dagster asset materialize` processes launched together on one instance and one
+warehouse: a 7-day backfill of PNCP's procurement publications (one step that loops over
+the days, 13 modalities a day) against a simulator that answers each page after 150 ms,
+and the dbt transformation (models and Parquet exports) of another month. The extraction
+holds the warehouse lease only for its commits, so the transformation takes it in
+between and finishes first (holding the warehouse for the whole step, as before, it
+finished after the backfill); both succeed, and the archive is the one a run of the same
+days one after the other gives.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from project.defs.pncp import selections
+from project.lib import warehouse
+from project.lib.pncp.client import ClientSettings
+from project.lib.pncp.endpoints import ENDPOINTS
+from project.lib.pncp.runner import run_endpoint_days
+from project.settings import PROJECT_ROOT
+from project.simulators.pncp import FaultConfig, PncpSimulator, SimulatorConfig
+
+pytestmark = pytest.mark.slow
+
+DAGSTER = str(Path(sys.executable).parent / "dagster")
+IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
+SCALE = 0.1
+BACKFILL = [date(2024, 7, 1) + timedelta(days=i) for i in range(7)]
+OTHER_MONTH_DAYS = [date(2024, 6, 3), date(2024, 6, 4)]
+ARCHIVE_KEY = """
+    SELECT endpoint, ingestion_date, modalidade, page, payload_sha256, record_count,
+           total_records, total_pages
+    FROM raw.api_requests ORDER BY ALL
+"""
+
+
+def _extract(path: Path, base_url: str, days: list[date], endpoints=tuple(ENDPOINTS)) -> None:
+    settings = ClientSettings(base_url=base_url, rate_limit_per_s=0, max_concurrency=8)
+    with warehouse.connection(path) as conn:
+        run_endpoint_days(conn, settings, [(ENDPOINTS[e], d) for d in days for e in endpoints])
+
+
+def _materialize(env: dict[str, str], selection: str, *partition: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [DAGSTER, "asset", "materialize", "-m", "project.definitions",
+         "--select", selection, *partition, "--config-json", IN_PROCESS],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str, float]:
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output, time.monotonic()
+
+
+def test_a_backfill_and_another_months_transformation_share_the_warehouse(
+    tmp_path: Path, child_environ, simulator_env
+) -> None:
+    fast = PncpSimulator(SimulatorConfig(scale=SCALE))
+    slow = PncpSimulator(SimulatorConfig(scale=SCALE, faults=FaultConfig(latency_ms=150)))
+    with fast, slow:
+        data = tmp_path / "data"
+        _extract(data / "warehouse.duckdb", fast.base_url, OTHER_MONTH_DAYS)
+        env = {
+            **child_environ(),
+            "PLATFORM_DATA_DIR": str(data),
+            "DAGSTER_HOME": str(tmp_path / "home"),
+            "PNCP_BASE_URL": slow.base_url,
+            # The defaults towards the real API (politeness): 4 requests at a time, 4 a second.
+            "PNCP_MAX_CONCURRENCY": "4",
+            "PNCP_RATE_LIMIT_PER_S": "4",
+        }
+        subprocess.run([sys.executable, "-m", "project.lib.instance"], env=env, check=True)
+
+        started = time.monotonic()
+        backfill = _materialize(
+            env, 'key:"pncp/raw/contratacoes_publicacao"', "--partition-range",
+            f"{BACKFILL[0]}...{BACKFILL[-1]}",
+        )  # fmt: skip
+        time.sleep(5)  # the backfill is under way before the transformation starts
+        transformation = _materialize(env, selections.TRANSFORMATION, "--partition", "2024-06-01")
+        t_code, t_output, t_end = _finish(transformation)
+        b_code, b_output, b_end = _finish(backfill)
+
+        timings = f"transformation {t_end - started:.0f} s, backfill {b_end - started:.0f} s"
+        print(timings)
+        assert t_code == 0, t_output[-6000:]
+        assert b_code == 0, b_output[-6000:]
+        assert t_end < b_end, timings
+
+        sequential = tmp_path / "sequential" / "warehouse.duckdb"
+        _extract(sequential, fast.base_url, OTHER_MONTH_DAYS)
+        _extract(sequential, fast.base_url, BACKFILL, ["contratacoes_publicacao"])
+
+    with warehouse.connection(data / "warehouse.duckdb", read_only=True) as conn:
+        shared = conn.execute(ARCHIVE_KEY).fetchall()
+        months = conn.execute(
+            "SELECT DISTINCT month(mes_publicacao) FROM marts.contratos_mes"
+        ).fetchall()
+    with warehouse.connection(sequential, read_only=True) as conn:
+        alone = conn.execute(ARCHIVE_KEY).fetchall()
+    assert shared == alone
+    assert {d for _, d, *_ in shared} == set(BACKFILL + OTHER_MONTH_DAYS)
+    assert months == [(6,)]  # the transformation built the other month
