@@ -2,24 +2,51 @@
 
 One `Settings` object is the single place where the environment is read, so a typo or a
 malformed value stops the process with a message naming the variable and the expected
-form, instead of surfacing later as an obscure failure inside a run. `.env` at the
-repository root is read too (the same file `dagster dev` loads).
+form, instead of surfacing later as an obscure failure inside a run.
+
+`.env` files, and which value wins. Every Dagster command (`dagster`, `dagster dev`,
+`dagster-daemon`, `dagster-webserver`, and the code servers and run and step workers they
+start) loads `.env` from its working directory *over* the process environment before it
+imports any project code (dagster 1.13 `dagster/_cli/utils.py:_inject_local_env_file`), and
+its children inherit the result. Code running there can no longer see the value the
+environment had, so a conflict cannot be detected, let alone refused, inside Dagster. The
+one precedence every entry point can share is therefore Dagster's, and `load_settings`
+applies it the same way, to the environment itself, once per process and directory:
+
+1. `.env` in the working directory: it overrides the process environment (a `pncp`
+   command, which can still see both values, warns naming the variable and both sources;
+   the values of secrets are never shown);
+2. the process environment;
+3. `.env` at the repository root, when the working directory is elsewhere: it fills in
+   only what the environment does not set;
+4. the defaults below.
+
+The files are put into `os.environ` rather than only into this object because Dagster's
+instance (`env: DAGSTER_PG_URL`), dbt's profile and every child process read the
+environment, and they must see what the settings saw. `pncp init` writes a `.env` of
+commented defaults, so a fresh checkout pins nothing and the environment decides.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = ".env"
+logger = logging.getLogger("project.settings")
 
 # Expected forms, quoted in error messages: the variable name is the alias.
 EXPECTED_FORMS: dict[str, str] = {
@@ -62,12 +89,8 @@ def _resolve(path: Path) -> Path:
 class Settings(BaseSettings):
     """The platform's configuration; field aliases are the environment variable names."""
 
-    model_config = SettingsConfigDict(
-        env_file=PROJECT_ROOT / ".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        populate_by_name=True,
-    )
+    # The environment only: `load_settings` puts the `.env` files into it first.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path("data"), alias="PLATFORM_DATA_DIR")
     warehouse_path: Path | None = Field(None, alias="WAREHOUSE_PATH")
@@ -188,8 +211,89 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
 
 
+def _is_secret(annotation: object) -> bool:
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
+# Variables whose values a message may quote: the settings that are not secrets. Any other
+# variable of a `.env` file (a secret, or something this project does not know) is named only.
+SHOWN_VARIABLES = frozenset(
+    f.alias for f in Settings.model_fields.values() if f.alias and not _is_secret(f.annotation)
+)
+
+
+@dataclass(frozen=True)
+class EnvFileOverride:
+    """A variable the working directory's `.env` set over a different environment value."""
+
+    name: str
+    path: Path
+    environment_value: str = field(repr=False)
+    file_value: str = field(repr=False)
+
+    def message(self) -> str:
+        if self.name in SHOWN_VARIABLES:
+            sources = (
+                f"in the environment ({self.environment_value!r}) and in {self.path} "
+                f"({self.file_value!r})"
+            )
+        else:
+            sources = f"in the environment and in {self.path} (values not shown)"
+        return (
+            f"{self.name} is set {sources}: the {ENV_FILE} value is used, as by every Dagster "
+            f"command; remove one of the two to silence this warning"
+        )
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """The variables of an env file, parsed as Dagster parses it (python-dotenv; a bare
+    `NAME` without a value is skipped)."""
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
+
+
+def load_env_files(
+    directory: Path, environ: MutableMapping[str, str] | None = None
+) -> list[EnvFileOverride]:
+    """Put the `.env` files into `environ` (the process environment) in the module
+    docstring's precedence; return the variables the working directory's file overrode."""
+    environ = os.environ if environ is None else environ
+    local = directory / ENV_FILE
+    overrides = []
+    for name, value in _read_env_file(local).items():
+        previous = environ.get(name)
+        if previous is not None and previous != value:
+            overrides.append(EnvFileOverride(name, local, previous, value))
+        environ[name] = value
+    root = PROJECT_ROOT / ENV_FILE
+    if root.resolve() != local.resolve():
+        for name, value in _read_env_file(root).items():
+            environ.setdefault(name, value)
+    return overrides
+
+
+# Working directories whose `.env` files this process has applied. Once each, like Dagster:
+# a value a command writes into the environment afterwards (an option) stays in force.
+_ENV_FILES_LOADED: set[Path] = set()
+
+
+def _load_env_files_once() -> None:
+    try:
+        directory = Path.cwd().resolve()
+    except OSError:  # the working directory was removed: it has no .env to read
+        return
+    if directory in _ENV_FILES_LOADED:
+        return
+    _ENV_FILES_LOADED.add(directory)
+    for override in load_env_files(directory):
+        logger.warning("settings: %s", override.message())
+
+
 def load_settings() -> Settings:
-    """Read the environment; raise `SettingsError` naming each bad variable and its form."""
+    """Read the environment (after the `.env` files); raise `SettingsError` naming each bad
+    variable and its form."""
+    _load_env_files_once()
     try:
         return Settings()
     except ValidationError as exc:

@@ -1,10 +1,15 @@
-"""Settings: defaults resolve under the repository; bad values name the variable and form."""
+"""Settings: defaults resolve under the repository; bad values name the variable and form;
+`.env` files take Dagster's precedence (the working directory's wins over the environment)."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
-from project.settings import PROJECT_ROOT, SettingsError, load_settings
+from project import settings as settings_module
+from project.settings import PROJECT_ROOT, SettingsError, load_env_files, load_settings
 
 
 def test_defaults_resolve_to_absolute_paths(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,3 +64,76 @@ def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> N
         load_settings()
     assert "LOG_FORMAT" in str(error.value)
     assert "PNCP_TIMEOUT_S" in str(error.value)
+
+
+@pytest.fixture
+def repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in repository root, so a developer's own `.env` plays no part."""
+    root = tmp_path / "repository"
+    root.mkdir()
+    monkeypatch.setattr(settings_module, "PROJECT_ROOT", root)
+    return root
+
+
+def _directory_with_env_file(path: Path, text: str) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / ".env").write_text(text)
+    return path
+
+
+@pytest.mark.usefixtures("repository")
+def test_the_working_directory_env_file_wins_over_the_environment(tmp_path: Path) -> None:
+    work = _directory_with_env_file(tmp_path / "work", "PLATFORM_DATA_DIR=/a\n# LOG_LEVEL=DEBUG\n")
+    environ = {"PLATFORM_DATA_DIR": "/b", "LOG_LEVEL": "ERROR"}
+    load_env_files(work, environ)
+    assert environ == {"PLATFORM_DATA_DIR": "/a", "LOG_LEVEL": "ERROR"}
+
+
+def test_the_repository_env_file_fills_in_only_what_the_environment_lacks(
+    tmp_path: Path, repository: Path
+) -> None:
+    _directory_with_env_file(repository, "PLATFORM_DATA_DIR=/root\nLOG_LEVEL=DEBUG\n")
+    environ = {"PLATFORM_DATA_DIR": "/b"}
+    assert load_env_files(tmp_path / "elsewhere", environ) == []
+    assert environ == {"PLATFORM_DATA_DIR": "/b", "LOG_LEVEL": "DEBUG"}
+
+
+@pytest.mark.usefixtures("repository")
+def test_an_override_names_the_variable_and_both_sources_with_their_values(
+    tmp_path: Path,
+) -> None:
+    work = _directory_with_env_file(tmp_path / "work", "PLATFORM_DATA_DIR=/a\nLOG_LEVEL=INFO\n")
+    (override,) = load_env_files(work, {"PLATFORM_DATA_DIR": "/b", "LOG_LEVEL": "INFO"})
+    assert override.message() == (
+        f"PLATFORM_DATA_DIR is set in the environment ('/b') and in {work / '.env'} ('/a'): "
+        "the .env value is used, as by every Dagster command; remove one of the two to "
+        "silence this warning"
+    )
+
+
+@pytest.mark.usefixtures("repository")
+@pytest.mark.parametrize("name", ["PNCP_API_TOKEN", "DAGSTER_PG_URL", "SOME_VENDOR_KEY"])
+def test_an_override_of_a_secret_or_unknown_variable_never_shows_a_value(
+    tmp_path: Path, name: str
+) -> None:
+    work = _directory_with_env_file(tmp_path / "work", f"{name}=postgresql://hunter2@h/new\n")
+    (override,) = load_env_files(work, {name: "postgresql://hunter2@h/old"})
+    message = override.message()
+    assert name in message
+    assert str(work / ".env") in message
+    assert "hunter2" not in message
+    assert "hunter2" not in repr(override)
+
+
+@pytest.mark.usefixtures("repository")
+def test_settings_load_the_env_file_once_so_a_later_environment_change_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    work = _directory_with_env_file(tmp_path / "work", f"PLATFORM_DATA_DIR={tmp_path / 'a'}\n")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("PLATFORM_DATA_DIR", str(tmp_path / "b"))
+    with caplog.at_level(logging.WARNING, logger="project.settings"):
+        assert load_settings().data_path == tmp_path / "a"
+    assert "PLATFORM_DATA_DIR is set in the environment" in caplog.text
+    monkeypatch.setenv("PLATFORM_DATA_DIR", str(tmp_path / "c"))  # e.g. a command's option
+    assert load_settings().data_path == tmp_path / "c"
