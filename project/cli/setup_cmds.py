@@ -28,7 +28,10 @@ def init(
 ) -> None:
     """Create what the pipeline needs: .env, the Dagster instance, the warehouse schemas.
 
-    Idempotent: what exists is left as it is (an existing .env is never overwritten).
+    The new .env lists every setting with its default, commented out: it pins nothing, so
+    the environment decides until a line is uncommented (a `.env` value wins over the
+    environment, for Dagster's commands and for these alike). Idempotent: what exists is
+    left as it is (an existing .env is never overwritten).
 
     Example: pncp init
     """
@@ -106,11 +109,14 @@ def ui(
     config = settings()
     home = ensure_dagster_home(config)
     dagster = str(Path(sys.executable).parent / "dagster")
-    argv = [dagster, "dev", "-w", "workspace.yaml", "-h", host, "-p", str(port)]
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    argv = [dagster, "dev", "-w", workspace, "-h", host, "-p", str(port)]
     typer.echo(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home})", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.chdir(PROJECT_ROOT)
+    # Same working directory, so dagster dev loads the same `.env` as this command did (its
+    # values are already in the environment handed over): UI runs and `pncp` commands
+    # started here resolve every setting alike (project.settings).
     # Replace this process: Ctrl-C and SIGTERM go straight to dagster dev, which stops
     # its webserver and daemon cleanly.
     os.execve(dagster, argv, {**os.environ, "DAGSTER_HOME": str(home)})  # noqa: S606
