@@ -8,11 +8,29 @@ from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
+from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from project.lib import warehouse
 from project.resources.warehouse_lease import WarehouseLease
+
+
+@contextmanager
+def stop_on_interrupt(doing: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM ends the step for good: a failure that is not retried.
+
+    Dagster retries an interrupted step under its retry policy (a preempted pod comes
+    back); an operator's Ctrl-C, `timeout`'s SIGTERM or a terminate from the UI means
+    stop, so a `pncp` command or a run waiting for the warehouse ends at once.
+    """
+    try:
+        yield
+    except (KeyboardInterrupt, DagsterExecutionInterruptedError) as exc:
+        raise dg.Failure(
+            description=f"stopped by an interrupt (Ctrl-C or SIGTERM) {doing}",
+            allow_retries=False,
+        ) from exc
 
 
 class WarehouseResource(DuckDBResource):
@@ -58,8 +76,11 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def lease(self, context: dg.AssetExecutionContext) -> Iterator[None]:
-        """Hold the warehouse for the body (a dbt build, an export)."""
-        with self.lease_for(context).hold():
+        """Hold the warehouse for the body (a dbt build, an export); an interrupt stops it."""
+        with (
+            stop_on_interrupt("while holding or waiting for the warehouse"),
+            self.lease_for(context).hold(),
+        ):
             yield
 
     def sessions(self, context: dg.AssetExecutionContext) -> warehouse.Sessions:

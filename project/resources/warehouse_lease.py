@@ -284,7 +284,7 @@ class WarehouseLease:
                 alive = self._check_holders(unknown_since)
                 next_check = now + 1.0
                 if now >= next_report and alive:
-                    waited = f" (waiting {now - started:.0f} s)" if now > started else ""
+                    waited = f" (waiting {now - started:.0f} s)" if now - started >= 1 else ""
                     self.log(
                         f"waiting for the warehouse{waited}: pool {self.pool} is held by "
                         + "; ".join(h.describe() for h in alive)

@@ -19,7 +19,7 @@ from project.lib.pncp.archive import WarehouseUse
 from project.lib.pncp.endpoints import ENDPOINTS, Endpoint
 from project.lib.pncp.runner import EndpointDay, run_endpoint_days
 from project.resources.pncp import PncpClientResource
-from project.resources.warehouse import WarehouseResource
+from project.resources.warehouse import WarehouseResource, stop_on_interrupt
 
 COMPLETE_CHECK = "records_match_totals"
 DRIFT_CHECK = "schema_drift"
@@ -141,14 +141,15 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
 
         sessions = warehouse.sessions(context)
         use = WarehouseUse()
-        outcomes = run_endpoint_days(
-            sessions,
-            pncp.client_settings(),
-            [(endpoint, day) for day in _days(context)],
-            context.run.run_id,
-            on_done=log_day,
-            use=use,
-        )
+        with stop_on_interrupt("while extracting"):
+            outcomes = run_endpoint_days(
+                sessions,
+                pncp.client_settings(),
+                [(endpoint, day) for day in _days(context)],
+                context.run.run_id,
+                on_done=log_day,
+                use=use,
+            )
         metadata = _metadata(outcomes) | {
             "warehouse_sessions": use.sessions,
             "warehouse_held_s": round(use.held_s, 3),
