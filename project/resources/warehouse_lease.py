@@ -321,6 +321,30 @@ class WarehouseLease:
         finally:
             self._withdraw()
 
+    @contextmanager
+    def try_hold(self) -> Iterator[bool]:
+        """Hold a slot if one is free now (after freeing dead holders); never waits.
+
+        Yields whether it holds one: periodic work (a sensor) skips a busy warehouse and
+        comes back, and each attempt also frees the slots of dead holders.
+        """
+        if not self.enforced:
+            yield True
+            return
+        _write_record(self.instance, self._key, HolderRecord.mine(self.label, time.time()))
+        try:
+            for holder in holders(self.instance, self.pool, self.stale_after_s):
+                if holder.dead_reason and holder.run_id != self.run_id:
+                    self.log(
+                        f"freeing the warehouse slot of dead {holder.describe()}: "
+                        f"{holder.dead_reason}"
+                    )
+                    free_dead(self.instance, holder, self.pool)
+            claimed = self._claim()
+            yield claimed
+        finally:
+            self._withdraw()
+
     def _beat(self, stop: threading.Event, since: float) -> None:
         while not stop.wait(self.heartbeat_s):
             _write_record(self.instance, self._key, HolderRecord.mine(self.label, since))

@@ -9,9 +9,12 @@ process outside the warehouse pool may wait for the warehouse's single-writer lo
    (`duration_s`, `records`, ...) and record an asset observation per materialized
    asset partition, whose numeric metadata the UI plots on the asset's Plots tab.
 2. The `pipeline_metrics` sensor copies those observations of finished runs into the
-   warehouse's `meta.pipeline_metrics` (a platform table: `project.lib.metrics`). While
-   a step holds the warehouse pool, or another process holds the file, it skips and
-   tries again without losing its place.
+   warehouse's `meta.pipeline_metrics` (a platform table: `project.lib.metrics`), under
+   the warehouse lease taken without waiting: while a step holds the warehouse, or
+   another process holds the file, it skips and tries again without losing its place.
+   Each attempt frees the slot of a holder whose process is gone
+   (`project.resources.warehouse_lease`), so under the daemon a run killed while holding
+   the warehouse is cleaned up within a tick even if no other run needs it.
 
 Nothing here names a capability: every executable asset gets the hooks, and every
 finished run is read, whatever capability its assets belong to.
@@ -27,12 +30,15 @@ from dagster._core.events import AssetObservationData
 
 from project.lib import warehouse
 from project.lib.metrics import record_metrics
+from project.resources.warehouse_lease import WarehouseLease
 from project.settings import get_settings
 
 METRIC_NAMES = ("run_duration_s", "run_records", "run_bytes", "run_peak_rss_mb")
 # Metadata keys the platform's assets use for records and bytes, most specific first.
 RECORD_KEYS = ("records_archived", "records", "dagster/row_count", "rows_affected", "row_count")
 BYTES_KEYS = ("bytes_stored", "bytes_written", "bytes", "dagster/size_bytes", "bytes_received")
+# The sensor holds the warehouse lease under this name (it has no run of its own).
+SENSOR_HOLDER = "sensor:pipeline_metrics"
 FINISHED = (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE)
 
 
@@ -151,19 +157,6 @@ def metric_rows(
     return rows
 
 
-def warehouse_pool_busy(instance: dg.DagsterInstance) -> bool:
-    """Whether a step holds (or is about to take) the warehouse pool's slot.
-
-    Writing then could make that step's own connect fail (dbt does not wait for DuckDB's
-    lock), so the sensor leaves the warehouse to it and tries on a later tick.
-    """
-    storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
-        return False
-    info = storage.get_concurrency_info(get_settings().warehouse_pool)
-    return info.active_slot_count > 0 or info.assigned_step_count > 0
-
-
 def pipeline_metrics_sensor(
     minimum_interval_seconds: int = 60, lock_wait_s: float = 10.0
 ) -> dg.SensorDefinition:
@@ -186,15 +179,27 @@ def pipeline_metrics_sensor(
                 batch.extend((run_id, row) for row in metric_rows(context.instance, run_id))
             if result.records:
                 moved[event_type.value] = result.cursor
-        if batch and warehouse_pool_busy(context.instance):
-            return dg.SkipReason("a run holds the warehouse pool; these runs are retried next tick")
         if batch:
-            try:
-                with warehouse.connection(get_settings().warehouse, wait_s=lock_wait_s) as conn:
-                    for run_id, (asset, partition, metrics) in batch:
-                        record_metrics(conn, run_id, asset, partition, metrics)
-            except warehouse.WarehouseLockedError:
-                return dg.SkipReason("the warehouse is busy; these runs are retried next tick")
+            settings = get_settings()
+            lease = WarehouseLease(
+                context.instance,
+                settings.warehouse_pool,
+                SENSOR_HOLDER,
+                "pipeline_metrics",
+                label="sensor pipeline_metrics",
+                log=context.log.info,
+            )
+            with lease.try_hold() as held:
+                if not held:
+                    return dg.SkipReason(
+                        "a run holds the warehouse pool; these runs are retried next tick"
+                    )
+                try:
+                    with warehouse.connection(settings.warehouse, wait_s=lock_wait_s) as conn:
+                        for run_id, (asset, partition, metrics) in batch:
+                            record_metrics(conn, run_id, asset, partition, metrics)
+                except warehouse.WarehouseLockedError:
+                    return dg.SkipReason("the warehouse is busy; these runs are retried next tick")
         context.update_cursor(json.dumps(moved))
         return dg.SkipReason(f"recorded {len(batch)} asset metric set(s)")
 
