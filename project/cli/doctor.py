@@ -226,12 +226,8 @@ def check_warehouse_pool(config: Settings) -> Finding:
 
 def check_api(config: Settings) -> Finding:
     """One small real request: page 1 of yesterday's contratos."""
-    settings = ClientSettings(
-        base_url=config.pncp_base_url,
-        timeout_s=min(config.pncp_timeout_s, 15.0),
-        max_retries=0,
-        rate_limit_per_s=0,
-        api_token=config.pncp_api_token,
+    settings = ClientSettings.from_settings(
+        config, timeout_s=min(config.pncp_timeout_s, 15.0), max_retries=0, rate_limit_per_s=0
     )
     endpoint = ENDPOINTS["contratos"]
     day = date.today() - timedelta(days=1)

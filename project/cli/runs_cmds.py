@@ -9,15 +9,32 @@ cannot judge — a slot claimed with no liveness record, on a machine this one c
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from project.cli.app import CliError, app
 from project.cli.common import settings
 from project.lib.instance import ensure_dagster_home
+from project.settings import Settings
+
+if TYPE_CHECKING:
+    from project.resources.warehouse_lease import Holder
 
 PANEL = "Runs"
+
+
+def dead_holders(config: Settings) -> list[Holder]:
+    """Holders of the warehouse pool whose process is gone (none without an instance)."""
+    if not (config.dagster_home_path / "dagster.yaml").exists():
+        return []
+    import dagster as dg
+
+    from project.resources.warehouse_lease import STALE_AFTER_S, holders
+
+    with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
+        found = holders(instance, config.warehouse_pool, STALE_AFTER_S)
+    return [h for h in found if h.dead_reason]
 
 
 @app.command("free-run", rich_help_panel=PANEL)

@@ -192,12 +192,15 @@ def recovery_status(
 
     Example: pncp recovery-status 2024-07 --problems
     """
+    from project.cli.runs_cmds import dead_holders
     from project.lib.pncp import recovery
 
     first, last = parse_month(month)
     names = parse_endpoints(endpoint)
-    with reader(settings()) as conn:
+    config = settings()
+    with reader(config) as conn:
         statuses = recovery.endpoint_day_status(conn, first, last, names)
+    dead = dead_holders(config)
     order = (recovery.COMPLETE, recovery.INCOMPLETE, recovery.FAILED, recovery.NOT_EXTRACTED)
     counts = {s: sum(1 for x in statuses if x.status == s) for s in order}
     shown = [s for s in statuses if s.status != recovery.COMPLETE] if problems_only else statuses
@@ -206,6 +209,9 @@ def recovery_status(
             "month": month,
             "summary": counts,
             "endpoint_days": [s.as_dict() for s in shown],
+            "dead_runs_holding_the_warehouse": [
+                {"run_id": h.run_id, "reason": h.dead_reason} for h in dead
+            ],
         }
         typer.echo(json.dumps(payload, indent=2))
         return
@@ -229,3 +235,8 @@ def recovery_status(
     typer.echo(f"{month}: {len(statuses)} endpoint-days: {summary}")
     if counts[recovery.FAILED]:
         typer.echo(f"fix: pncp retry-failed {month}")
+    for holder in dead:
+        typer.echo(
+            f"dead run holding the warehouse: {holder.describe()}: {holder.dead_reason} "
+            f"(fix: pncp free-run {holder.run_id}, or start any run: it frees it)"
+        )

@@ -64,6 +64,8 @@ def test_a_run_killed_holding_the_warehouse_is_freed_by_the_next_run(
 
     doctor = pncp("doctor")
     assert f"pncp free-run {dead_run}" in doctor.output, doctor.output
+    status = pncp("recovery-status", "2024-07")
+    assert f"pncp free-run {dead_run}" in status.output, status.output
 
     started = time.monotonic()
     other = pncp("extract", "--day", "2024-07-03", "-e", "atas", timeout=300)
