@@ -10,14 +10,14 @@ than by Dagster's executor for a whole op (`pool=` on the asset), for two reason
   schedule or a month's dbt build, which take the slot between two commits;
 - **dead holders are found and freed.** A run killed with `kill -9` (or a lost machine)
   leaves its slot claimed in the instance; Dagster's executor would wait for it silently
-  and for ever. Here every holder leaves a record (host, pid, process start time,
-  heartbeat) in the instance's key-value store, and a waiter checks the holders while it
-  waits: a holder whose run has ended, whose process is gone on this host, or whose
-  heartbeat is older than `stale_after_s` on another host is dead; its run is marked
-  failed with the reason and its slots are freed, and the waiter goes on. A holder with
-  no record at all (a slot claimed outside this module) cannot be judged safely: after
-  `stale_after_s` the waiter stops with `WarehouseHeldError`, naming the run and the
-  `pncp free-run` command that releases it.
+  and for ever. Here every holder leaves a record in the instance's key-value store
+  (host, pid, process start time, heartbeat), and a waiter checks the holders while it
+  waits: a holder whose process is gone on this host, or whose heartbeat is older than
+  `stale_after_s` on another host, is dead (a slot with no record is dead once its run
+  has ended); its run is marked failed with the reason, its slots are freed, and the
+  waiter goes on. A slot with no record whose run still looks alive cannot be judged
+  safely: after `stale_after_s` the waiter stops with `WarehouseHeldError`, naming the
+  run and the `pncp free-run` command that releases it.
 
 Waiting is visible (a log line every `report_every_s` naming the holding run, its step
 and since when) and interruptible: Ctrl-C, SIGTERM or the caller's `abort` event end the
@@ -147,15 +147,18 @@ def judge(
     run = instance.get_run_by_id(run_id)
     status = run.status.value if run is not None else None
     reason = None
-    if run is not None and run.is_finished:
-        reason = f"its run is {status} but the slot was never freed"
-    elif record is not None and record.host == HOST:
+    # The holder's own process decides first: a run marked finished (by run monitoring,
+    # say) whose step still writes must keep its slot, or two writers would meet.
+    if record is not None and record.host == HOST:
         start = process_start(record.pid)
         if start is None or (record.process_start and start and start != record.process_start):
             reason = f"its process {record.pid} on {record.host} is gone"
-    elif record is not None and time.time() - record.heartbeat > stale_after_s:
+    elif record is not None:
         age = time.time() - record.heartbeat
-        reason = f"no heartbeat from pid {record.pid} on {record.host} for {age:.0f} s"
+        if age > stale_after_s:
+            reason = f"no heartbeat from pid {record.pid} on {record.host} for {age:.0f} s"
+    elif run is not None and run.is_finished:
+        reason = f"its run is {status} but the slot was never freed"
     return Holder(run_id, step_key, record, status, reason)
 
 

@@ -47,8 +47,16 @@ def _holding_run(home: Path, pool: str, process: subprocess.Popen, timeout: floa
     raise AssertionError("the run never held the warehouse")
 
 
+def _marts(path: Path) -> dict[str, list[tuple]]:
+    with warehouse.connection(path, read_only=True) as conn:
+        return {
+            mart: conn.execute(f"SELECT * FROM marts.{mart} ORDER BY ALL").fetchall()
+            for mart in ("contratos_mes", "spend_by_organ_month", "supplier_concentration")
+        }
+
+
 def test_a_run_killed_holding_the_warehouse_is_freed_by_the_next_run(
-    archive: Path, pncp, scalar
+    archive: Path, pncp, scalar, transformed: dict
 ) -> None:
     config = load_settings()
     home, pool = config.dagster_home_path, config.warehouse_pool
@@ -82,7 +90,9 @@ def test_a_run_killed_holding_the_warehouse_is_freed_by_the_next_run(
     # The killed run changed nothing of the archive; the later extraction added its day.
     after = _rows(archive)
     assert [r for r in after if str(r[1]) != "2024-07-03"] == before
+    # ... and the re-run built the marts an uninterrupted `pncp transform` builds.
     assert scalar(archive, "SELECT count(*) FROM marts.contratos_mes") > 0
+    assert _marts(archive) == _marts(transformed["wh"])
 
 
 def test_a_run_waiting_for_the_warehouse_says_who_holds_it_and_stops_on_sigterm(
