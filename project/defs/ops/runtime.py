@@ -5,8 +5,8 @@ default, is Dagster's own executor (each step in a subprocess of the run worker)
 `celery` sends each step to the Celery workers listening on the broker (RabbitMQ, or
 Redis with the `redis` package), so the steps of one run spread over several processes
 or machines; the instance must then be on PostgreSQL (DAGSTER_PG_URL), shared by the
-workers. Op concurrency pools still apply, so DuckDB writers stay one at a
-time while other steps run in parallel.
+workers. The warehouse lease (a slot of the warehouse pool in that shared instance)
+still applies, so DuckDB writers stay one at a time while other steps run in parallel.
 
 `STEP_RETRY` is the step-level retry policy every capability's jobs share (PNCP's
 scheduled jobs pass it as `op_retry_policy`): how hard a step is retried is a property of
