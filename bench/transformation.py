@@ -164,7 +164,7 @@ def build_archive(scale: float, families: Sequence[str]) -> Path:
         ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool,
     ):
         ensure_archive(conn)
-        with ArchiveWriter(conn, run_id="bench-setup") as writer:
+        with ArchiveWriter.on(conn, run_id="bench-setup") as writer:
             batch: list[ArchivedPage] = []
             for rendered in pool.map(_render_slice, jobs, chunksize=4):
                 batch.extend(rendered)

@@ -288,7 +288,7 @@ def _archive_day(warehouse: Path, day: date, records: list[dict]) -> None:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse)) as conn:
         ensure_archive(conn)
-        with ArchiveWriter(conn, run_id=None) as writer:
+        with ArchiveWriter.on(conn, run_id=None) as writer:
             writer.write([page])
 
 
