@@ -1,7 +1,8 @@
 """Backups of the warehouse and its side stores: take, list, roll back to, reset.
 
-Each takes the warehouse's writer lock (waiting like any writer, up to `--lock-wait`),
-so it never copies or replaces a file a run is writing. Rollback and reset take a
+Each takes the warehouse lease and then the warehouse's writer lock, like any writer
+(waiting up to `--lock-wait` for each), so it never copies or replaces a file a run is
+writing, nor runs between two commits of an extraction. Rollback and reset take a
 backup of the current state first. The side stores are those registered in
 `project.lib.stores` by the capabilities imported here (PNCP's payload store).
 """
@@ -15,6 +16,7 @@ import typer
 
 from project.cli.app import CliError, Options, app
 from project.cli.common import render_table, settings
+from project.cli.runs_cmds import warehouse_lease
 from project.lib import backup as backups
 from project.lib import warehouse
 from project.lib.pncp import payload_store  # noqa: F401  (registers its side store)
@@ -68,7 +70,8 @@ def backup(
         headers = ["name", "created_at", "reason", "warehouse", "store files"]
         typer.echo(render_table(headers, rows))
         return
-    taken = backups.create_backup(config.warehouse, root, wait_s=Options.lock_wait_s)
+    with warehouse_lease(config, "backup", Options.lock_wait_s):
+        taken = backups.create_backup(config.warehouse, root, wait_s=Options.lock_wait_s)
     typer.echo(f"backup {taken.name}: {_describe(taken)}")
 
 
@@ -94,7 +97,10 @@ def rollback(
     chosen = backups.find_backup(root, to)
     backups.check_backup(chosen)  # before taking the lock or a safety backup
     existed = config.warehouse.exists()
-    with backups.exclusive(config.warehouse, wait_s=Options.lock_wait_s) as conn:
+    with (
+        warehouse_lease(config, "rollback", Options.lock_wait_s),
+        backups.exclusive(config.warehouse, wait_s=Options.lock_wait_s) as conn,
+    ):
         if backup_first and existed:
             safety = backups.backup_locked(conn, config.warehouse, root, "pre-rollback")
             typer.echo(f"current state backed up as {safety.name}")
@@ -133,7 +139,10 @@ def reset(
     if not config.warehouse.exists():
         typer.echo(f"nothing to reset: warehouse {config.warehouse} does not exist")
         return
-    with backups.exclusive(config.warehouse, wait_s=Options.lock_wait_s) as conn:
+    with (
+        warehouse_lease(config, "reset", Options.lock_wait_s),
+        backups.exclusive(config.warehouse, wait_s=Options.lock_wait_s) as conn,
+    ):
         safety = backups.backup_locked(conn, config.warehouse, backups_dir(config), "pre-reset")
         typer.echo(f"backed up as {safety.name}: {_describe(safety)}")
         backups.delete_locked(conn, config.warehouse)

@@ -9,6 +9,10 @@ cannot judge — a slot claimed with no liveness record, on a machine this one c
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +26,35 @@ if TYPE_CHECKING:
     from project.resources.warehouse_lease import Holder
 
 PANEL = "Runs"
+
+
+@contextmanager
+def warehouse_lease(config: Settings, command: str, wait_s: float) -> Iterator[None]:
+    """Hold the warehouse lease for a command that replaces or copies the warehouse.
+
+    Backup, rollback and reset take it like any writer, so they never run between two
+    commits of an extraction or under a dbt build (which does not wait for DuckDB's file
+    lock). Waits up to `wait_s` (`--lock-wait`), naming the holder when it gives up.
+    """
+    import dagster as dg
+
+    from project.resources.warehouse_lease import WarehouseBusyError, WarehouseLease
+
+    ensure_dagster_home(config)
+    with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
+        lease = WarehouseLease(
+            instance,
+            config.warehouse_pool,
+            f"cli:{command}:{os.getpid()}",
+            command,
+            label=f"pncp {command}",
+            log=lambda message: print(message, file=sys.stderr),
+        )
+        try:
+            with lease.hold(wait_s=wait_s):
+                yield
+        except WarehouseBusyError as exc:
+            raise CliError(f"{exc}; retry later or raise --lock-wait") from exc
 
 
 def dead_holders(config: Settings) -> list[Holder]:

@@ -27,6 +27,7 @@ wait, and the pending claim is withdrawn. Slots still show on the UI's pool page
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -38,15 +39,38 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy.exc
 
 RECORD_PREFIX = "platform/warehouse_lease"
 # A holder on another machine is dead after this long without a heartbeat.
 STALE_AFTER_S = 30.0
 HOST = socket.gethostname()
+logger = logging.getLogger(__name__)
+
+
+def _machine() -> str:
+    """Where pids mean the same thing: the host name, its boot, its pid namespace.
+
+    The host name alone is not enough: containers may share one without sharing their
+    processes, and would take each other's live pids for gone ones.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no /proc (macOS): one namespace per host
+        return HOST
+    return f"{HOST}/{boot}/{namespace}"
+
+
+MACHINE = _machine()
 
 
 class WarehouseHeldError(RuntimeError):
     """The warehouse slot is held by a holder whose liveness cannot be decided."""
+
+
+class WarehouseBusyError(RuntimeError):
+    """A bounded wait for the warehouse ran out while a live holder kept it."""
 
 
 class LeaseAborted(RuntimeError):
@@ -79,17 +103,18 @@ def process_start(pid: int) -> float | None:
 class HolderRecord:
     """Who holds (or waits for) a slot: written before the claim, removed after the free."""
 
-    host: str
+    host: str  # for people
     pid: int
     process_start: float | None
-    since: float  # epoch seconds the claim was made
-    heartbeat: float  # epoch seconds of the last sign of life
+    since: float  # epoch seconds the claim was made (granted, once it is)
+    heartbeat: float  # epoch seconds of the last sign of life, by the holder's clock
     label: str  # what holds it, for people: "pncp/raw/atas", "sensor pipeline_metrics"
+    machine: str = ""  # where its pid can be checked (`MACHINE`)
 
     @classmethod
     def mine(cls, label: str, since: float) -> HolderRecord:
         pid = os.getpid()
-        return cls(HOST, pid, process_start(pid), since, time.time(), label)
+        return cls(HOST, pid, process_start(pid), since, time.time(), label, MACHINE)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -106,13 +131,14 @@ class HolderRecord:
 
 @dataclass(frozen=True)
 class Holder:
-    """A claimed slot of the pool and what is known of its holder."""
+    """A claimed slot of the pool (or one assigned to a waiter) and what is known of it."""
 
     run_id: str
     step_key: str
     record: HolderRecord | None
     run_status: str | None  # None: not a run (a sensor) or a run deleted from the instance
     dead_reason: str | None  # why the holder is dead; None while it is (or may be) alive
+    run_gone: bool = False  # the run's own process is gone too: the run is dead, not a step
 
     @property
     def since(self) -> str:
@@ -139,49 +165,107 @@ def _write_record(instance: dg.DagsterInstance, key: str, record: HolderRecord |
     instance.run_storage.set_cursor_values({key: record.to_json() if record else ""})
 
 
+def _coordinator_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process that runs `run_id`'s steps (the run worker, or the command
+    that executes it in process), from the first engine event that names one."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20
+    ).records
+    for record in records:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        pid = getattr(data, "metadata", {}).get("pid") if data is not None else None
+        if pid is not None:
+            try:
+                return int(getattr(pid, "value", pid))
+            except (TypeError, ValueError):
+                continue
+    return None
+
+
+Heartbeats = dict[tuple[str, str], tuple[float, float]]
+
+
 def judge(
-    instance: dg.DagsterInstance, pool: str, run_id: str, step_key: str, stale_after_s: float
+    instance: dg.DagsterInstance,
+    pool: str,
+    run_id: str,
+    step_key: str,
+    stale_after_s: float,
+    seen: Heartbeats | None = None,
 ) -> Holder:
-    """What is known of one holder of `pool`, and whether it is dead."""
+    """What is known of one holder of `pool`, and whether it is dead.
+
+    A holder on another machine is judged by its heartbeat: with `seen` (a waiter that
+    looks again and again), by how long its value has not changed on this machine's
+    clock, so clock skew between machines does not matter; without it (a one-off look,
+    `pncp doctor`), by its age.
+    """
     record = _read_record(instance, record_key(pool, run_id, step_key))
     run = instance.get_run_by_id(run_id)
     status = run.status.value if run is not None else None
     reason = None
+    run_gone = False
     # The holder's own process decides first: a run marked finished (by run monitoring,
     # say) whose step still writes must keep its slot, or two writers would meet.
-    if record is not None and record.host == HOST:
+    if record is not None and record.machine == MACHINE:
         start = process_start(record.pid)
         if start is None or (record.process_start and start and start != record.process_start):
             reason = f"its process {record.pid} on {record.host} is gone"
+            coordinator = _coordinator_pid(instance, run_id) if run is not None else None
+            run_gone = coordinator is None or process_start(coordinator) is None
     elif record is not None:
         age = time.time() - record.heartbeat
+        if seen is not None:
+            beat, noticed = seen.get((run_id, step_key), (None, time.monotonic()))
+            if beat != record.heartbeat:
+                noticed = time.monotonic()
+                seen[(run_id, step_key)] = (record.heartbeat, noticed)
+            age = time.monotonic() - noticed
         if age > stale_after_s:
             reason = f"no heartbeat from pid {record.pid} on {record.host} for {age:.0f} s"
+            run_gone = True  # its machine is lost to us: so is the run's step there
     elif run is not None and run.is_finished:
         reason = f"its run is {status} but the slot was never freed"
-    return Holder(run_id, step_key, record, status, reason)
+    return Holder(run_id, step_key, record, status, reason, run_gone)
 
 
-def holders(instance: dg.DagsterInstance, pool: str, stale_after_s: float) -> list[Holder]:
-    """Every holder of a slot of `pool`, judged."""
+def holders(
+    instance: dg.DagsterInstance,
+    pool: str,
+    stale_after_s: float,
+    seen: Heartbeats | None = None,
+) -> list[Holder]:
+    """Every holder of `pool`, judged: the claimed slots, and the slots Dagster assigned to
+    a waiter that has not claimed them yet (a waiter killed then would block them all)."""
     info = instance.event_log_storage.get_concurrency_info(pool)
-    return [
-        judge(instance, pool, slot.run_id, slot.step_key, stale_after_s)
-        for slot in info.claimed_slots
+    keys = [(slot.run_id, slot.step_key) for slot in info.claimed_slots]
+    keys += [
+        (step.run_id, step.step_key)
+        for step in info.pending_steps
+        if step.assigned_timestamp is not None and (step.run_id, step.step_key) not in keys
     ]
+    return [judge(instance, pool, run_id, step, stale_after_s, seen) for run_id, step in keys]
 
 
 def free_dead(instance: dg.DagsterInstance, holder: Holder, pool: str) -> None:
-    """Mark a dead holder's run failed (if it still looks alive) and free all its slots."""
+    """Free a dead holder's slot; if its run is dead too, mark it failed and free all of it.
+
+    A step process that died under a live run worker (multiprocess executor) loses only
+    its slot: the run worker fails that step itself, and may retry it.
+    """
+    storage = instance.event_log_storage
+    storage.free_concurrency_slot_for_step(holder.run_id, holder.step_key)
+    _write_record(instance, record_key(pool, holder.run_id, holder.step_key), None)
     run = instance.get_run_by_id(holder.run_id)
-    if run is not None and not run.is_finished:
+    if run is None or not holder.run_gone:
+        return
+    if not run.is_finished:
         instance.report_run_failed(
             run,
             f"Marked failed: its process is gone while holding the warehouse ({holder.dead_reason})"
             f"; its slot in pool {pool} was freed.",
         )
-    instance.event_log_storage.free_concurrency_slots_for_run(holder.run_id)
-    _write_record(instance, record_key(pool, holder.run_id, holder.step_key), None)
+    storage.free_concurrency_slots_for_run(holder.run_id)
 
 
 def free_run(instance: dg.DagsterInstance, run_id: str, pool: str, reason: str) -> bool:
@@ -238,12 +322,18 @@ class WarehouseLease:
         self.poll_s = poll_s
         self.report_every_s = report_every_s
         self._key = record_key(pool, run_id, step_key)
+        self._since = time.time()
+        self._seen: Heartbeats = {}
         self.enforced = _ensure_pool(instance, pool)
 
     def _claim(self) -> bool:
-        status = self.instance.event_log_storage.claim_concurrency_slot(
-            self.pool, self.run_id, self.step_key
-        )
+        try:
+            status = self.instance.event_log_storage.claim_concurrency_slot(
+                self.pool, self.run_id, self.step_key
+            )
+        except sqlalchemy.exc.OperationalError as exc:  # a busy SQLite, a PostgreSQL blip
+            logger.warning("claiming the warehouse slot failed, retrying: %s", exc)
+            return False
         return status.is_claimed
 
     def _withdraw(self) -> None:
@@ -252,15 +342,16 @@ class WarehouseLease:
 
     def _check_holders(self, unknown_since: dict[tuple[str, str], float]) -> list[Holder]:
         """Free dead holders; raise for a holder that cannot be judged for too long."""
-        found = holders(self.instance, self.pool, self.stale_after_s)
+        found = holders(self.instance, self.pool, self.stale_after_s, self._seen)
         alive = []
         for holder in found:
             if holder.run_id == self.run_id and holder.step_key == self.step_key:
                 continue
             if holder.dead_reason:
+                action = "marking its run failed and " if holder.run_gone else ""
                 self.log(
                     f"warehouse held by a dead holder, {holder.describe()}: "
-                    f"{holder.dead_reason}; marking its run failed and freeing its slot"
+                    f"{holder.dead_reason}; {action}freeing its slot"
                 )
                 free_dead(self.instance, holder, self.pool)
                 continue
@@ -276,8 +367,9 @@ class WarehouseLease:
             alive.append(holder)
         return alive
 
-    def _wait(self, abort: threading.Event | None) -> None:
+    def _wait(self, abort: threading.Event | None, wait_s: float | None = None) -> None:
         started = time.monotonic()
+        alive: list[Holder] = []
         next_report = started
         next_check = started
         unknown_since: dict[tuple[str, str], float] = {}
@@ -295,6 +387,11 @@ class WarehouseLease:
                     next_report = now + self.report_every_s
                 if not alive:
                     continue  # a slot was freed: claim again at once
+            if wait_s is not None and now - started >= wait_s:
+                held_by = "; ".join(h.describe() for h in alive) or "another holder"
+                raise WarehouseBusyError(
+                    f"the warehouse is held by {held_by} (waited {wait_s:.0f} s)"
+                )
             if abort is not None:
                 if abort.wait(self.poll_s):
                     raise LeaseAborted("stopped while waiting for the warehouse")
@@ -302,26 +399,31 @@ class WarehouseLease:
                 time.sleep(self.poll_s)
 
     @contextmanager
-    def hold(self, abort: threading.Event | None = None) -> Iterator[None]:
-        """Hold a slot of the pool for the body; waits (visibly) while another holds it."""
+    def hold(
+        self, abort: threading.Event | None = None, wait_s: float | None = None
+    ) -> Iterator[None]:
+        """Hold a slot of the pool for the body; waits (visibly) while another holds it.
+
+        The record is written before the claim, so a claimed slot always has one, and kept
+        alive by a heartbeat from then on, waiting included: a waiter that Dagster assigns
+        the slot to is never taken for dead before it claims it.
+        """
         if not self.enforced:
             yield
             return
-        # The record is written before the claim, so a claimed slot always has one.
-        _write_record(self.instance, self._key, HolderRecord.mine(self.label, time.time()))
+        self._since = time.time()
+        _write_record(self.instance, self._key, HolderRecord.mine(self.label, self._since))
         stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(stop,), daemon=True)
+        beat.start()
         try:
-            self._wait(abort)
-            since = time.time()
-            _write_record(self.instance, self._key, HolderRecord.mine(self.label, since))
-            beat = threading.Thread(target=self._beat, args=(stop, since), daemon=True)
-            beat.start()
-            try:
-                yield
-            finally:
-                stop.set()
-                beat.join()
+            self._wait(abort, wait_s)
+            self._since = time.time()
+            _write_record(self.instance, self._key, HolderRecord.mine(self.label, self._since))
+            yield
         finally:
+            stop.set()
+            beat.join()
             self._withdraw()
 
     @contextmanager
@@ -336,7 +438,7 @@ class WarehouseLease:
             return
         _write_record(self.instance, self._key, HolderRecord.mine(self.label, time.time()))
         try:
-            for holder in holders(self.instance, self.pool, self.stale_after_s):
+            for holder in holders(self.instance, self.pool, self.stale_after_s, self._seen):
                 if holder.dead_reason and holder.run_id != self.run_id:
                     self.log(
                         f"freeing the warehouse slot of dead {holder.describe()}: "
@@ -348,6 +450,9 @@ class WarehouseLease:
         finally:
             self._withdraw()
 
-    def _beat(self, stop: threading.Event, since: float) -> None:
+    def _beat(self, stop: threading.Event) -> None:
         while not stop.wait(self.heartbeat_s):
-            _write_record(self.instance, self._key, HolderRecord.mine(self.label, since))
+            try:
+                _write_record(self.instance, self._key, HolderRecord.mine(self.label, self._since))
+            except Exception as exc:  # a storage blip: the next beat tries again
+                logger.warning("warehouse lease heartbeat failed, retrying: %s", exc)

@@ -126,3 +126,19 @@ def test_a_run_waiting_for_the_warehouse_says_who_holds_it_and_stops_on_sigterm(
     with warehouse.connection(archive, read_only=True) as conn:
         days = conn.execute("SELECT DISTINCT ingestion_date FROM raw.api_requests").fetchall()
     assert "2024-07-03" not in {str(d) for (d,) in days}
+
+
+def test_backup_and_rollback_take_the_lease_and_name_its_holder_when_they_give_up(
+    archive: Path, pncp, instance: dg.DagsterInstance
+) -> None:
+    assert pncp("backup").code == 0
+    config = load_settings()
+    holder_run = create_run_for_test(
+        instance, job_name="holder", status=dg.DagsterRunStatus.STARTED
+    ).run_id
+    with WarehouseLease(instance, config.warehouse_pool, holder_run, "dbt_build").hold():
+        refused = pncp("--lock-wait", "2", "rollback", "--to", "latest")
+    assert refused.code == 2, refused.output
+    assert f"the warehouse is held by run {holder_run} (dbt_build" in refused.output
+    restored = pncp("--lock-wait", "2", "rollback", "--to", "latest")
+    assert restored.code == 0, restored.output

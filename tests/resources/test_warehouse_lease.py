@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import dagster as dg
 import pytest
+from dagster._core.events import EngineEventData
 from dagster._core.test_utils import create_run_for_test
 
 from project.resources.warehouse_lease import (
@@ -69,10 +72,7 @@ def test_a_holder_whose_process_is_gone_is_freed_and_its_run_marked_failed(
     dead_run = _started_run(instance)
     dead = _lease(instance, dead_run, "killed_step")
     assert dead._claim()
-    record = HolderRecord.mine("killed_step", time.time())
-    gone = HolderRecord(
-        record.host, _gone_pid(), None, record.since, record.heartbeat, record.label
-    )
+    gone = replace(HolderRecord.mine("killed_step", time.time()), pid=_gone_pid())
     instance.run_storage.set_cursor_values(
         {record_key(POOL, dead_run, "killed_step"): gone.to_json()}
     )
@@ -144,3 +144,45 @@ def test_an_aborted_wait_withdraws_its_claim(instance: dg.DagsterInstance) -> No
             pytest.fail("the lease must not be granted")
         info = instance.event_log_storage.get_concurrency_info(POOL)
         assert {s.run_id for s in info.pending_steps} == {holder.run_id}
+
+
+def test_a_dead_step_under_a_live_run_loses_its_slot_but_not_its_run(
+    instance: dg.DagsterInstance,
+) -> None:
+    live_run = create_run_for_test(instance, job_name="x", status=dg.DagsterRunStatus.STARTED)
+    # The run's own process (as the executors record it) is this one: alive.
+    instance.report_engine_event(
+        "Executing steps in process", live_run, EngineEventData.in_process(os.getpid())
+    )
+    assert _lease(instance, live_run.run_id, "crashed_step")._claim()
+    gone = replace(HolderRecord.mine("crashed_step", time.time()), pid=_gone_pid())
+    instance.run_storage.set_cursor_values(
+        {record_key(POOL, live_run.run_id, "crashed_step"): gone.to_json()}
+    )
+
+    with _lease(instance, _started_run(instance), "next").hold():
+        pass
+
+    assert instance.get_run_by_id(live_run.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_a_waiter_killed_before_it_claims_its_assigned_slot_blocks_nobody(
+    instance: dg.DagsterInstance,
+) -> None:
+    holder = _lease(instance, _started_run(instance), "holder")
+    killed_waiter = _started_run(instance)
+    with holder.hold():
+        # A waiter queued behind the holder, then killed: its pending claim stays.
+        lease = _lease(instance, killed_waiter, "waiter")
+        assert not lease._claim()
+        gone = replace(HolderRecord.mine("waiter", time.time()), pid=_gone_pid())
+        instance.run_storage.set_cursor_values(
+            {record_key(POOL, killed_waiter, "waiter"): gone.to_json()}
+        )
+    # Dagster assigned the freed slot to the dead waiter; the next one frees it and goes on.
+    (assigned,) = holders(instance, POOL, 30)
+    assert assigned.run_id == killed_waiter
+    assert "is gone" in assigned.dead_reason
+    started = time.monotonic()
+    with _lease(instance, _started_run(instance), "next").hold():
+        assert time.monotonic() - started < 10

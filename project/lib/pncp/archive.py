@@ -303,10 +303,14 @@ class ArchiveWriter:
         """A writer on a connection the caller holds throughout (scripts, tests)."""
         return cls(warehouse.held(conn), payload_store.root_for(conn), run_id)
 
+    def abort(self) -> None:
+        """Stop waiting for the warehouse: jobs that would wait fail (`LeaseAborted`)."""
+        self._abort.set()
+
     def close(self, *, abort: bool = False) -> None:
         """Finish the queued jobs (or, with `abort`, stop waiting for the warehouse)."""
         if abort:
-            self._abort.set()
+            self.abort()
         self._jobs.put(None)
         self._thread.join()
 
@@ -343,25 +347,22 @@ class ArchiveWriter:
                 job.future.set_exception(exc)
         if not ready:
             return
+        held = None
         try:
             with self.sessions(self._abort) as conn:
                 held = time.monotonic()
-                results = []
                 for job, prepared in ready:
                     try:
-                        results.append((job, job.apply(conn, prepared), None))
+                        job.future.set_result(job.apply(conn, prepared))
                     except Exception as exc:
-                        results.append((job, None, exc))
-            self.use.add(time.monotonic() - held)  # from connected to closed
-            for job, result, exc in results:
-                if exc is None:
-                    job.future.set_result(result)
-                else:
-                    job.future.set_exception(exc)
+                        job.future.set_exception(exc)
         except BaseException as exc:  # no session (lease abandoned, lock, ...): all fail
             for job, _ in ready:
                 if not job.future.done():
                     job.future.set_exception(exc)
+        finally:
+            if held is not None:
+                self.use.add(time.monotonic() - held)  # from connected to closed
 
     def submit(
         self,
@@ -430,6 +431,14 @@ class ArchiveWriter:
                 requests[column].append(value)
         return _PreparedBatch(pages, payloads, pa.table(requests))
 
+    def _ensure_bodies(self, batch: _PreparedBatch, fresh: dict[str, tuple[int, int]]) -> None:
+        """Store again any body that left the store since it was prepared (a rollback or a
+        reset between the two, which the lease does not cover): no row without its body."""
+        for page in batch.pages:
+            digest = page.sha256
+            if digest in fresh and not payload_store.path_for(self.store.root, digest).exists():
+                fresh[digest] = (len(page.body), self.store.put(digest, page.body))
+
     def _commit(self, conn: duckdb.DuckDBPyConnection, batch: _PreparedBatch) -> Written:
         """One transaction: the batch's new payload rows, its request rows, resolved failures."""
         known = {
@@ -440,6 +449,8 @@ class ArchiveWriter:
             ).fetchall()
         }
         fresh = {d: sizes for d, sizes in batch.payloads.items() if d not in known}
+        if fresh:
+            self._ensure_bodies(batch, fresh)
         now = utcnow()
         payload_table = pa.table(
             {

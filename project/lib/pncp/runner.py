@@ -89,6 +89,11 @@ async def _extract_all(
             tasks = [asyncio.ensure_future(one(e, d)) for e, d in work]
             try:
                 return list(await asyncio.gather(*tasks))
+            except BaseException:
+                # Stopping (an error, Ctrl-C, a cancelled run): the siblings' last flushes
+                # must not wait for a warehouse another run holds.
+                writer.abort()
+                raise
             finally:
                 # On a failure, stop the siblings before the writer and client close.
                 for task in tasks:
