@@ -5,11 +5,11 @@ peak RSS for the extraction process on a 2-core machine. The baseline is the sam
 extractor one request at a time, run on the first BASELINE_DAYS days (a month of it
 would take half an hour); the ratio compares throughput in records per second.
 
-The month runs twice, in the same run: opening the warehouse for each round of commits
-(`--hold commit`, what Dagster steps do with the warehouse lease) and holding it
-throughout (`--hold run`, what a step in an op-level pool did), so the cost of giving
-the warehouse back between commits is a ratio measured on the same machine. Each prints
-how long the warehouse was held in all and per endpoint-day.
+The month runs twice, in the same run: holding the warehouse throughout (`--hold run`:
+what a Dagster step does while no other writer waits for the lease) and opening it for
+each round of commits (`--hold commit`: what it does when another writer waits at every
+round, the worst case), so the cost of giving the warehouse way is a ratio measured on
+the same machine, with how long the warehouse was held per endpoint-day in each.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ START = date(2024, 7, 1)
 
 
 def _extract(
-    base_url: str, days: int, concurrency: int, hold: str = "commit"
+    base_url: str, days: int, concurrency: int, hold: str = "run"
 ) -> tuple[float, float, int, float]:
     """Seconds, peak RSS (MB), records, and seconds the warehouse was held."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,19 +54,11 @@ def _extract(
 
 def run() -> list[Measurement]:
     with simulator_process("--scale", str(SCALE), "--latency-ms", str(LATENCY_MS)) as url:
-        seconds, rss, records, held = _extract(url, DAYS, CONCURRENCY)
-        whole, whole_rss, whole_records, _ = _extract(url, DAYS, CONCURRENCY, hold="run")
+        whole, whole_rss, whole_records, _ = _extract(url, DAYS, CONCURRENCY)
+        seconds, rss, records, held = _extract(url, DAYS, CONCURRENCY, hold="commit")
         base_seconds, _, base_records, _ = _extract(url, BASELINE_DAYS, 1)
     workload = f"extract {DAYS}d x6 endpoints, {LATENCY_MS:.0f} ms/page"
     results = [
-        Measurement(
-            workload=f"{workload}, warehouse per commit round",
-            seconds=seconds,
-            peak_rss_mb=rss,
-            records=records,
-            baseline_seconds=base_seconds,
-            baseline_records=base_records,
-        ),
         Measurement(
             workload=f"{workload}, warehouse held throughout",
             seconds=whole,
@@ -75,17 +67,25 @@ def run() -> list[Measurement]:
             baseline_seconds=base_seconds,
             baseline_records=base_records,
         ),
+        Measurement(
+            workload=f"{workload}, warehouse given way every round",
+            seconds=seconds,
+            peak_rss_mb=rss,
+            records=records,
+            baseline_seconds=base_seconds,
+            baseline_records=base_records,
+        ),
     ]
     print_table(results)
     endpoint_days = DAYS * len(ENDPOINTS)
     print(
-        f"warehouse held: {held:.1f} s of {seconds:.1f} s per commit round "
-        f"({1000 * held / endpoint_days:.0f} ms per endpoint-day), against {whole:.1f} s "
-        f"held throughout ({1000 * whole / endpoint_days:.0f} ms per endpoint-day); "
-        f"time per commit round / held throughout = {seconds / whole:.2f}"
+        f"warehouse held: {whole:.1f} s throughout ({1000 * whole / endpoint_days:.0f} ms per "
+        f"endpoint-day); given way every round, {held:.1f} s of {seconds:.1f} s "
+        f"({1000 * held / endpoint_days:.0f} ms per endpoint-day); time given way / held "
+        f"throughout = {seconds / whole:.2f}"
     )
     print(
-        f"target: < 120 s and < 500 MB -> {'MET' if seconds < 120 and rss < 500 else 'MISSED'}"
+        f"target: < 120 s and < 500 MB -> {'MET' if whole < 120 and whole_rss < 500 else 'MISSED'}"
         f" ({records} records, baseline {base_records} records one request at a time)"
     )
     return results

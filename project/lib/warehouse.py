@@ -20,8 +20,10 @@ import duckdb
 
 # A source of write sessions: each call gives a connection for one short piece of work
 # and may wait (abandoned when the event is set) until the warehouse is free. Dagster
-# steps hold the warehouse lease for each session (`project.resources.warehouse`);
-# scripts and tests hold one connection throughout (`held`).
+# steps hold the warehouse lease for each session, kept between sessions while nobody
+# else waits (`project.resources.warehouse.GivingWaySessions`, which has a `release()`
+# its user calls when done); scripts and tests hold one connection throughout (`held`)
+# or open one per session (`per_session`).
 Sessions = Callable[[threading.Event | None], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 # Schemas owned by Python code (dbt creates its own staging/marts schemas).

@@ -340,6 +340,17 @@ class WarehouseLease:
         self.instance.event_log_storage.free_concurrency_slot_for_step(self.run_id, self.step_key)
         _write_record(self.instance, self._key, None)
 
+    def others_waiting(self) -> bool:
+        """Whether another holder waits for a slot of the pool (not yet assigned one)."""
+        if not self.enforced:
+            return False
+        info = self.instance.event_log_storage.get_concurrency_info(self.pool)
+        return any(
+            step.assigned_timestamp is None
+            and (step.run_id, step.step_key) != (self.run_id, self.step_key)
+            for step in info.pending_steps
+        )
+
     def _check_holders(self, unknown_since: dict[tuple[str, str], float]) -> list[Holder]:
         """Free dead holders; raise for a holder that cannot be judged for too long."""
         found = holders(self.instance, self.pool, self.stale_after_s, self._seen)

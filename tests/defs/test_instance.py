@@ -78,11 +78,11 @@ def test_postgres_instance_runs_a_materialization(
 
 
 def _lease_sessions(instance: dg.DagsterInstance, run_id: str) -> int:
-    """Warehouse sessions the run's materialization reports (each one held the lease)."""
+    """Rounds of commits the run's materialization reports (each under the lease)."""
     (record,) = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records
-    return record.asset_materialization.metadata["warehouse_sessions"].value
+    return record.asset_materialization.metadata["warehouse_rounds"].value
 
 
 def test_two_runs_launched_together_both_succeed_sharing_the_warehouse_lease(

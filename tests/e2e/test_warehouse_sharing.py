@@ -19,6 +19,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from project.defs.pncp import selections
@@ -96,6 +97,17 @@ def test_a_backfill_and_another_months_transformation_share_the_warehouse(
         assert t_code == 0, t_output[-6000:]
         assert b_code == 0, b_output[-6000:]
         assert t_end < b_end, timings
+
+        with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+            (record,) = instance.fetch_materializations(
+                dg.AssetKey(["pncp", "raw", "contratacoes_publicacao"]), limit=1
+            ).records
+        use = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        print({k: v for k, v in use.items() if k.startswith("warehouse_")})
+        # The backfill gave the warehouse way to the transformation's dbt build, which
+        # waited at most one round of commits.
+        assert use["warehouse_gave_way"] >= 1
+        assert use["warehouse_longest_round_s"] < 5
 
         sequential = tmp_path / "sequential" / "warehouse.duckdb"
         _extract(sequential, fast.base_url, OTHER_MONTH_DAYS)

@@ -141,28 +141,39 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
 
         sessions = warehouse.sessions(context)
         use = WarehouseUse()
-        with stop_on_interrupt("while extracting"):
-            outcomes = run_endpoint_days(
-                sessions,
-                pncp.client_settings(),
-                [(endpoint, day) for day in _days(context)],
-                context.run.run_id,
-                on_done=log_day,
-                use=use,
-            )
-        metadata = _metadata(outcomes) | {
-            "warehouse_sessions": use.sessions,
-            "warehouse_held_s": round(use.held_s, 3),
-            "warehouse_longest_hold_s": round(use.longest_s, 3),
+        try:
+            with stop_on_interrupt("while extracting"):
+                outcomes = run_endpoint_days(
+                    sessions,
+                    pncp.client_settings(),
+                    [(endpoint, day) for day in _days(context)],
+                    context.run.run_id,
+                    on_done=log_day,
+                    use=use,
+                )
+            metadata = _metadata(outcomes) | {
+                # Rounds of commits and their time: nobody waits longer than one round.
+                "warehouse_rounds": use.sessions,
+                "warehouse_commit_s": round(use.held_s, 3),
+                "warehouse_longest_round_s": round(use.longest_s, 3),
+            }
+            with sessions(None) as conn:
+                record_metrics(
+                    conn,
+                    context.run.run_id,
+                    key.to_user_string(),
+                    context.partition_key
+                    if len(outcomes) == 1
+                    else str(context.partition_key_range),
+                    {k: v for k, v in metadata.items() if isinstance(v, int | float)},
+                )
+        finally:
+            sessions.release()
+        metadata |= {
+            # How long the lease was held in all, and how often it was given way to a waiter.
+            "warehouse_held_s": round(sessions.held_s, 3),
+            "warehouse_gave_way": sessions.gave_way,
         }
-        with sessions(None) as conn:
-            record_metrics(
-                conn,
-                context.run.run_id,
-                key.to_user_string(),
-                context.partition_key if len(outcomes) == 1 else str(context.partition_key_range),
-                {k: v for k, v in metadata.items() if isinstance(v, int | float)},
-            )
         failed = [o for o in outcomes if o.status != "complete"]
         if failed:
             raise dg.Failure(

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -258,22 +258,21 @@ class WarehouseUse:
 
 @dataclass
 class _Job:
-    prepare: Callable[[], Any] | None
-    apply: Callable[[duckdb.DuckDBPyConnection, Any], Any]
+    apply: Callable[[duckdb.DuckDBPyConnection], Any]
     future: Future = field(default_factory=Future)
 
 
 class ArchiveWriter:
-    """Writes the archive from one thread, holding the warehouse only to commit.
+    """Writes the archive from two threads, holding the warehouse only to commit.
 
-    Every read and write of the warehouse (checkpoints, batches of pages, failures,
-    bookkeeping) is a job for one dedicated thread, so writes stay in order and DuckDB,
-    which releases the GIL, overlaps with fetching and parsing. The thread works in
-    rounds: it prepares every queued job that can be prepared without the warehouse
-    (compressing bodies into the content-addressed store), then opens one session from
-    `sessions` (a warehouse lease plus a connection, or a connection held for the whole
-    extraction) and applies all of them: while the network is slow the warehouse is free
-    for other writers, and when it is contended, one lease covers many commits.
+    A batch of pages first goes to the store thread, which compresses its bodies into the
+    content-addressed store (no warehouse needed). Every read and write of the warehouse
+    (checkpoints, batches, failures, bookkeeping) is then a job for the writer thread,
+    which works in rounds: it opens one session from `sessions` (a warehouse lease plus a
+    connection, or a connection held for the whole extraction) and applies every job
+    queued by then. While the network is slow the warehouse is free for other writers;
+    when it is contended, one lease covers many commits; compression, commits and
+    fetching (DuckDB and zstd release the GIL) overlap.
 
     Each batch of pages is one transaction (whole pages or none), committed after its
     bodies are safely in the store. `collected_at` is made strictly increasing per writer
@@ -295,6 +294,7 @@ class ArchiveWriter:
         self._last_ts = utcnow()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._abort = threading.Event()
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-store")
         self._thread = threading.Thread(target=self._work, name="archive-writer", daemon=True)
         self._thread.start()
 
@@ -311,8 +311,13 @@ class ArchiveWriter:
         """Finish the queued jobs (or, with `abort`, stop waiting for the warehouse)."""
         if abort:
             self.abort()
+        self._store_thread.shutdown(wait=True)
         self._jobs.put(None)
         self._thread.join()
+        # Sessions that keep the warehouse between rounds give it back now.
+        release = getattr(self.sessions, "release", None)
+        if release is not None:
+            release()
 
     def __enter__(self) -> ArchiveWriter:
         return self
@@ -339,61 +344,53 @@ class ArchiveWriter:
             self._round(jobs)
 
     def _round(self, jobs: list[_Job]) -> None:
-        ready = []
-        for job in jobs:
-            try:
-                ready.append((job, job.prepare() if job.prepare else None))
-            except BaseException as exc:
-                job.future.set_exception(exc)
-        if not ready:
-            return
         held = None
         try:
             with self.sessions(self._abort) as conn:
                 held = time.monotonic()
-                for job, prepared in ready:
+                for job in jobs:
                     try:
-                        job.future.set_result(job.apply(conn, prepared))
+                        job.future.set_result(job.apply(conn))
                     except Exception as exc:
                         job.future.set_exception(exc)
         except BaseException as exc:  # no session (lease abandoned, lock, ...): all fail
-            for job, _ in ready:
+            for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(exc)
         finally:
             if held is not None:
                 self.use.add(time.monotonic() - held)  # from connected to closed
 
-    def submit(
-        self,
-        apply: Callable[[duckdb.DuckDBPyConnection, Any], T],
-        prepare: Callable[[], Any] | None = None,
-    ) -> Future[T]:
-        job = _Job(prepare, apply)
+    def submit(self, apply: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:
+        """`apply(conn)` in the writer thread's next warehouse session."""
+        job = _Job(apply)
         self._jobs.put(job)
         return job.future
 
     async def run_async(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(conn, *args)` in a warehouse session of the writer thread."""
-        return await asyncio.wrap_future(self.submit(lambda conn, _: fn(conn, *args)))
+        return await asyncio.wrap_future(self.submit(lambda conn: fn(conn, *args)))
 
     async def write_async(self, pages: Sequence[ArchivedPage]) -> Written:
         if not pages:
             return Written(0, 0)
-        return await asyncio.wrap_future(self.submit(self._commit, lambda: self._prepare(pages)))
+        loop = asyncio.get_running_loop()
+        batch = await loop.run_in_executor(self._store_thread, self._prepare, pages)
+        return await asyncio.wrap_future(self.submit(lambda conn: self._commit(conn, batch)))
 
     async def record_failure_async(self, failure: FailedPage) -> None:
         await self.run_async(self._record_failure, failure)
 
     def record_failure(self, failure: FailedPage) -> None:
         """Record `failure` now (blocking)."""
-        self.submit(lambda conn, _: self._record_failure(conn, failure)).result()
+        self.submit(lambda conn: self._record_failure(conn, failure)).result()
 
     def write(self, pages: Sequence[ArchivedPage]) -> Written:
         """Archive `pages` now (blocking); return the size of the bodies new to the archive."""
         if not pages:
             return Written(0, 0)
-        return self.submit(self._commit, lambda: self._prepare(pages)).result()
+        batch = self._store_thread.submit(self._prepare, pages).result()
+        return self.submit(lambda conn: self._commit(conn, batch)).result()
 
     def _next_timestamp(self) -> datetime:
         now = utcnow()

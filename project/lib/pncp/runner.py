@@ -154,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads")
     parser.add_argument(
         "--hold",
-        choices=("commit", "run"),
-        default="commit",
-        help="open the warehouse for each round of commits (default), or hold it throughout",
+        choices=("run", "commit"),
+        default="run",
+        help="hold the warehouse throughout (default, as a Dagster step does while no other "
+        "writer waits), or open it for each round of commits (as when one always waits)",
     )
     args = parser.parse_args(argv)
     settings = ClientSettings(
