@@ -22,6 +22,7 @@ $(UV):
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --all-groups --compile-bytecode
+	$(BIN)/python -m project.lib.extensions
 	@touch $@
 
 setup: $(VENV)/.synced ## create .venv from uv.lock (exact pinned versions)
@@ -80,4 +81,4 @@ bench: setup ## run every benchmark under bench/
 	$(BIN)/python -m bench
 
 clean: ## remove generated data, the local instance and the environments
-	rm -rf $(VENV) .uv .dagster_home data/warehouse.duckdb* data/exports dbt_project/target
+	rm -rf $(VENV) .uv .duckdb_extensions .dagster_home data/warehouse.duckdb* data/exports dbt_project/target

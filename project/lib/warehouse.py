@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from project.lib import extensions
+
 # A source of write sessions: each call gives a connection for one short piece of work
 # and may wait (abandoned when the event is set) until the warehouse is free. Dagster
 # steps hold the warehouse lease for each session, kept between sessions while nobody
@@ -49,7 +51,8 @@ def connect(
     """Open the warehouse, waiting with jittered backoff while another process holds its lock.
 
     `config` takes DuckDB settings such as `memory_limit` (DuckDB's default, 80% of RAM,
-    lets a long extraction keep every block it wrote in memory).
+    lets a long extraction keep every block it wrote in memory), over the project's
+    extension settings (`project.lib.extensions`: its extensions load by name, offline).
     """
     path = Path(path)
     if not read_only:
@@ -62,7 +65,11 @@ def connect(
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+            return duckdb.connect(
+                str(path),
+                read_only=read_only,
+                config={**extensions.connection_config(), **(config or {})},
+            )
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 if _is_lock_error(exc):

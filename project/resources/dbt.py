@@ -9,6 +9,7 @@ parallel processes (run workers, the webserver) from parsing at the same time.
 from __future__ import annotations
 
 import fcntl
+import os
 from functools import cached_property, lru_cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
+from project.lib import extensions
 from project.settings import PROJECT_ROOT, Settings, get_settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -76,4 +78,7 @@ class WarehouseDbtResource(DbtCliResource):
 
 
 def build_dbt_resource(project: DbtProject) -> DbtCliResource:
+    """The CLI resource; dbt finds DuckDB's extensions where the Python assets do."""
+    extensions.install()
+    os.environ[extensions.ENV_VAR] = str(extensions.EXTENSION_DIR)
     return WarehouseDbtResource(project_dir=project, profiles_dir=str(project.profiles_dir))
