@@ -26,6 +26,7 @@ from project.lib import stores, warehouse
 
 READ_TYPES = frozenset({duckdb.StatementType.SELECT})
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALYZE\s+)?", re.IGNORECASE)
+_PRAGMA = re.compile(r"^\s*PRAGMA\b", re.IGNORECASE)
 
 
 class UnsafeQueryError(ValueError):
@@ -43,6 +44,10 @@ def read_only_statement(sql: str) -> str:
     if len(statements) > 1:
         raise UnsafeQueryError(f"{len(statements)} statements given; run one at a time")
     statement = statements[0]
+    if _PRAGMA.match(sql):
+        # DuckDB 1.5 parses table-function PRAGMAs (table_info, database_size) as SELECTs;
+        # they are refused like every PRAGMA, whatever the parser makes of them.
+        raise UnsafeQueryError("PRAGMA statements are not allowed (read-only)")
     if statement.type in READ_TYPES:
         return statement.query
     if statement.type == duckdb.StatementType.EXPLAIN:
