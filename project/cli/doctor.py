@@ -26,7 +26,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from project.lib import warehouse
+from project.lib import extensions, warehouse
 from project.lib.pncp import payload_store
 from project.lib.pncp.client import ClientSettings, PncpClient, PncpError
 from project.lib.pncp.endpoints import ENDPOINTS
@@ -169,6 +169,25 @@ def check_payload_store(config: Settings) -> Finding:
     return Finding(OK, "payload store", f"{root} ({bodies} files)")
 
 
+def check_extensions() -> Finding:
+    """DuckDB's extensions load by name from the project's directory, with nothing downloaded."""
+    names = sorted(extensions.EXTENSIONS)
+    try:
+        conn = duckdb.connect(config=extensions.connection_config())
+        try:
+            for name in names:
+                conn.execute(f"LOAD {name}")
+        finally:
+            conn.close()
+    except (extensions.ExtensionMissingError, duckdb.Error) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return Finding(FAIL, "duckdb extensions", first, SETUP_FIX)
+    where = extensions.EXTENSION_DIR.relative_to(PROJECT_ROOT)
+    return Finding(
+        OK, "duckdb extensions", f"DuckDB {extensions.version()}: {', '.join(names)} ({where}/)"
+    )
+
+
 def check_instance(config: Settings) -> Finding:
     """The Dagster instance's storage answers (SQLite under DAGSTER_HOME, or PostgreSQL)."""
     home = config.dagster_home_path
@@ -275,6 +294,7 @@ def run_checks(min_free_gb: float) -> Iterator[Finding]:
     yield check_disk(config.data_path, min_free_gb)
     yield from check_warehouse(config)
     yield check_payload_store(config)
+    yield check_extensions()
     instance = check_instance(config)
     yield instance
     if instance.level == OK:

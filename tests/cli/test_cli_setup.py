@@ -64,9 +64,11 @@ def test_doctor_passes_on_a_ready_checkout(pncp, archive: Path) -> None:
     checks = {line.split(":")[0] for line in result.stdout.splitlines() if ":" in line}
     for check in ("OK    python", "OK    packages", "OK    settings", "OK    disk",
                   "OK    warehouse", "OK    payload store", "OK    dagster instance",
-                  "OK    pncp api", "OK    failed requests"):  # fmt: skip
+                  "OK    pncp api", "OK    failed requests", "OK    duckdb extensions",
+                  "OK    warehouse pool"):  # fmt: skip
         assert check in checks, result.stdout
     assert "0 failures" in result.stdout
+    assert "ducklake, excel, mysql_scanner, postgres_scanner" in result.stdout
 
 
 def test_doctor_fails_with_a_fix_for_each_problem(pncp, failed_archive: Path) -> None:
