@@ -60,21 +60,17 @@ def run() -> list[Measurement]:
     workload = f"extract {DAYS}d x6 endpoints, {LATENCY_MS:.0f} ms/page"
     results = [
         Measurement(
-            workload=f"{workload}, warehouse held throughout",
-            seconds=whole,
-            peak_rss_mb=whole_rss,
-            records=whole_records,
+            workload=f"{workload}, warehouse {mode}",
+            seconds=time_s,
+            peak_rss_mb=rss_mb,
+            records=count,
             baseline_seconds=base_seconds,
             baseline_records=base_records,
-        ),
-        Measurement(
-            workload=f"{workload}, warehouse given way every round",
-            seconds=seconds,
-            peak_rss_mb=rss,
-            records=records,
-            baseline_seconds=base_seconds,
-            baseline_records=base_records,
-        ),
+        )
+        for mode, time_s, rss_mb, count in (
+            ("held throughout", whole, whole_rss, whole_records),
+            ("given way every round", seconds, rss, records),
+        )
     ]
     print_table(results)
     endpoint_days = DAYS * len(ENDPOINTS)

@@ -219,14 +219,11 @@ def check_instance(config: Settings) -> Finding:
 
 def check_warehouse_pool(config: Settings) -> Finding:
     """Who holds the warehouse pool; a holder whose process is gone is reported with the fix."""
-    import dagster as dg
-
-    from project.resources.warehouse_lease import STALE_AFTER_S, holders
+    from project.cli.runs_cmds import pool_holders
 
     pool = config.warehouse_pool
     try:
-        with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
-            found = holders(instance, pool, STALE_AFTER_S)
+        found = pool_holders(config)
     except Exception as exc:
         return Finding(WARN, "warehouse pool", f"cannot read the pool {pool}: {exc}")
     dead = [h for h in found if h.dead_reason]

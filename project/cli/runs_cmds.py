@@ -57,8 +57,8 @@ def warehouse_lease(config: Settings, command: str, wait_s: float) -> Iterator[N
             raise CliError(f"{exc}; retry later or raise --lock-wait") from exc
 
 
-def dead_holders(config: Settings) -> list[Holder]:
-    """Holders of the warehouse pool whose process is gone (none without an instance)."""
+def pool_holders(config: Settings) -> list[Holder]:
+    """Every holder of the warehouse pool, judged (none without an instance)."""
     if not (config.dagster_home_path / "dagster.yaml").exists():
         return []
     import dagster as dg
@@ -66,8 +66,12 @@ def dead_holders(config: Settings) -> list[Holder]:
     from project.resources.warehouse_lease import STALE_AFTER_S, holders
 
     with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
-        found = holders(instance, config.warehouse_pool, STALE_AFTER_S)
-    return [h for h in found if h.dead_reason]
+        return holders(instance, config.warehouse_pool, STALE_AFTER_S)
+
+
+def dead_holders(config: Settings) -> list[Holder]:
+    """Holders of the warehouse pool whose process is gone."""
+    return [h for h in pool_holders(config) if h.dead_reason]
 
 
 @app.command("free-run", rich_help_panel=PANEL)

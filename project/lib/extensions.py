@@ -85,9 +85,16 @@ def install(directory: Path = EXTENSION_DIR) -> list[str]:
     return done
 
 
+# Directories this process has found complete: every warehouse connection asks, and a
+# long extraction opens hundreds, so the files are looked for once per process.
+_READY: set[Path] = set()
+
+
 def connection_config(directory: Path = EXTENSION_DIR) -> dict[str, str]:
     """DuckDB settings every project connection carries: the local directory, no downloads."""
-    install(directory)
+    if directory not in _READY:
+        install(directory)
+        _READY.add(directory)
     return {
         "extension_directory": str(directory),
         "autoinstall_known_extensions": "false",

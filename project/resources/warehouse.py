@@ -66,12 +66,13 @@ class WarehouseResource(DuckDBResource):
 
     def lease_for(self, context: dg.AssetExecutionContext) -> WarehouseLease:
         """The lease of the running step, logging its waits to the run's log."""
+        step = context.get_step_execution_context().step.key
         return WarehouseLease(
             context.instance,
             self.pool,
             context.run.run_id,
-            context.get_step_execution_context().step.key,
-            label=f"{context.job_name} {context.get_step_execution_context().step.key}",
+            step,
+            label=f"{context.job_name} {step}",
             log=context.log.info,
         )
 

@@ -351,12 +351,11 @@ class WarehouseLease:
             for step in info.pending_steps
         )
 
-    def _check_holders(self, unknown_since: dict[tuple[str, str], float]) -> list[Holder]:
-        """Free dead holders; raise for a holder that cannot be judged for too long."""
-        found = holders(self.instance, self.pool, self.stale_after_s, self._seen)
-        alive = []
-        for holder in found:
-            if holder.run_id == self.run_id and holder.step_key == self.step_key:
+    def _free_dead_holders(self) -> list[Holder]:
+        """Free the other holders that are dead; return the others, alive or undecided."""
+        others = []
+        for holder in holders(self.instance, self.pool, self.stale_after_s, self._seen):
+            if (holder.run_id, holder.step_key) == (self.run_id, self.step_key):
                 continue
             if holder.dead_reason:
                 action = "marking its run failed and " if holder.run_gone else ""
@@ -365,7 +364,14 @@ class WarehouseLease:
                     f"{holder.dead_reason}; {action}freeing its slot"
                 )
                 free_dead(self.instance, holder, self.pool)
-                continue
+            else:
+                others.append(holder)
+        return others
+
+    def _check_holders(self, unknown_since: dict[tuple[str, str], float]) -> list[Holder]:
+        """Free dead holders; raise for a holder that cannot be judged for too long."""
+        alive = []
+        for holder in self._free_dead_holders():
             if holder.record is None:
                 first = unknown_since.setdefault((holder.run_id, holder.step_key), time.time())
                 if time.time() - first > self.stale_after_s:
@@ -449,15 +455,8 @@ class WarehouseLease:
             return
         _write_record(self.instance, self._key, HolderRecord.mine(self.label, time.time()))
         try:
-            for holder in holders(self.instance, self.pool, self.stale_after_s, self._seen):
-                if holder.dead_reason and holder.run_id != self.run_id:
-                    self.log(
-                        f"freeing the warehouse slot of dead {holder.describe()}: "
-                        f"{holder.dead_reason}"
-                    )
-                    free_dead(self.instance, holder, self.pool)
-            claimed = self._claim()
-            yield claimed
+            self._free_dead_holders()
+            yield self._claim()
         finally:
             self._withdraw()
 

@@ -244,7 +244,9 @@ class _PreparedBatch:
 
 @dataclass
 class WarehouseUse:
-    """How long a writer held the warehouse: its sessions, in total and the longest."""
+    """A writer's rounds of work in the warehouse: how many, their time in all, the longest
+    (what another writer may wait behind it; sessions that keep the warehouse between
+    rounds report their own hold time)."""
 
     sessions: int = 0
     held_s: float = 0.0
@@ -359,7 +361,7 @@ class ArchiveWriter:
                     job.future.set_exception(exc)
         finally:
             if held is not None:
-                self.use.add(time.monotonic() - held)  # from connected to closed
+                self.use.add(time.monotonic() - held)  # the round, from its first job
 
     def submit(self, apply: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:
         """`apply(conn)` in the writer thread's next warehouse session."""

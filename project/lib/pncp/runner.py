@@ -116,8 +116,8 @@ def run_endpoint_days(
     `target` is the warehouse: a connection held throughout (scripts, tests), or
     `Sessions` that take it only for each round of commits (Dagster steps, so other
     writers run while this one waits on the network). Returns the outcomes in the order
-    of `work`; `on_done` sees each as it completes; `use` adds up the time the warehouse
-    was held (from connected to closed).
+    of `work`; `on_done` sees each as it completes; `use` adds up the writer's rounds in
+    the warehouse.
     """
     sessions = warehouse.held(target) if isinstance(target, duckdb.DuckDBPyConnection) else target
     return asyncio.run(_extract_all(sessions, settings, work, run_id, parallel, on_done, use))
