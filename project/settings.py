@@ -38,10 +38,10 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,11 @@ EXPECTED_FORMS: dict[str, str] = {
     "PLATFORM_DATA_DIR": "a directory path (absolute, or relative to the repository root)",
     "WAREHOUSE_PATH": "a file path ending in .duckdb (absolute, or relative to the repository)",
     "WAREHOUSE_MEMORY_LIMIT": "a DuckDB size such as 512MB or 2GB",
+    "WAREHOUSE_BACKEND": "one of: file, ducklake",
+    "WAREHOUSE_CATALOG_URL": "a URL like postgresql://user:password@host:5432/dbname",
+    "WAREHOUSE_CATALOG_SCHEMA": "a PostgreSQL schema name (letters, digits and _)",
+    "WAREHOUSE_DATA_PATH": "a directory path for the lake's Parquet files",
+    "WAREHOUSE_WRITERS": "a whole number of concurrent writers on ducklake, 1 to 64",
     "EXPORTS_DIR": "a directory path (absolute, or relative to the repository root)",
     "DAGSTER_HOME": "a directory path (absolute, or relative to the repository root)",
     "DAGSTER_PG_URL": "a URL like postgresql://user:password@host:5432/dbname",
@@ -99,6 +104,15 @@ class Settings(BaseSettings):
         alias="WAREHOUSE_MEMORY_LIMIT",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
     )
+    # `file`: one DuckDB file, one writer. `ducklake`: catalog in PostgreSQL (a secret
+    # URL), Parquet under the data path, several writers (project.lib.warehouse).
+    warehouse_backend: Literal["file", "ducklake"] = Field("file", alias="WAREHOUSE_BACKEND")
+    warehouse_catalog_url: SecretStr | None = Field(None, alias="WAREHOUSE_CATALOG_URL")
+    warehouse_catalog_schema: str = Field(
+        "ducklake", alias="WAREHOUSE_CATALOG_SCHEMA", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
+    warehouse_data_path: Path | None = Field(None, alias="WAREHOUSE_DATA_PATH")
+    warehouse_writers: int = Field(4, ge=1, le=64, alias="WAREHOUSE_WRITERS")
     exports_dir: Path | None = Field(None, alias="EXPORTS_DIR")
     dagster_home: Path = Field(Path(".dagster_home"), alias="DAGSTER_HOME")
     dagster_pg_url: SecretStr | None = Field(None, alias="DAGSTER_PG_URL")
@@ -113,7 +127,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
     log_json_path: Path | None = Field(None, alias="LOG_JSON_PATH")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
-    dbt_target: str = Field("dev", alias="DBT_TARGET", pattern=r"^[A-Za-z0-9_]+$")
+    # dbt_project/profiles.yml target; unset, `dev` on a file warehouse, `lake` on DuckLake.
+    dbt_target_name: str | None = Field(None, alias="DBT_TARGET", pattern=r"^[A-Za-z0-9_]+$")
     warehouse_pool: str = Field("duckdb_warehouse", alias="WAREHOUSE_POOL", pattern=r"^[\w-]+$")
     # Operations (project.defs.ops): alerts, links back to the UI, the step executor.
     alert_webhook_url: SecretStr | None = Field(None, alias="ALERT_WEBHOOK_URL")
@@ -135,6 +150,7 @@ class Settings(BaseSettings):
         "log_level",
         "alert_webhook_format",
         "dagster_executor",
+        "warehouse_backend",
         mode="before",
     )
     @classmethod
@@ -168,7 +184,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("dagster_pg_url")
+    @field_validator("dagster_pg_url", "warehouse_catalog_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
@@ -177,6 +193,15 @@ class Settings(BaseSettings):
         if scheme not in ("postgresql", "postgres", "postgresql+psycopg2"):
             raise ValueError("must start with postgresql://")
         return value
+
+    @model_validator(mode="after")
+    def _lake_has_a_catalog(self) -> Settings:
+        if self.warehouse_backend == "ducklake" and self.warehouse_catalog_url is None:
+            raise ValueError(
+                "WAREHOUSE_CATALOG_URL: WAREHOUSE_BACKEND=ducklake needs it; expected "
+                + EXPECTED_FORMS["WAREHOUSE_CATALOG_URL"]
+            )
+        return self
 
     # Resolved paths: relative values are taken from the repository root, so the
     # platform behaves the same whatever directory a command is started from.
@@ -187,6 +212,22 @@ class Settings(BaseSettings):
     @property
     def warehouse(self) -> Path:
         return _resolve(self.warehouse_path or self.data_path / "warehouse.duckdb")
+
+    @property
+    def dbt_target(self) -> str:
+        if self.dbt_target_name:
+            return self.dbt_target_name
+        return "lake" if self.warehouse_backend == "ducklake" else "dev"
+
+    @property
+    def lake_data_path(self) -> Path:
+        """The DuckLake's Parquet files (WAREHOUSE_BACKEND=ducklake)."""
+        return _resolve(self.warehouse_data_path or self.data_path / "lake" / "files")
+
+    @property
+    def warehouse_slots(self) -> int:
+        """Writers the warehouse pool admits: one on a file, WAREHOUSE_WRITERS on a lake."""
+        return self.warehouse_writers if self.warehouse_backend == "ducklake" else 1
 
     @property
     def exports(self) -> Path:
@@ -310,6 +351,27 @@ def load_settings() -> Settings:
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(problems)) from None
 
 
+CATALOG_ENV = "WAREHOUSE_CATALOG_URL"
+
+
+def libpq_conninfo(url: str) -> tuple[str, str | None]:
+    """`key=value` libpq parameters of a postgresql:// URL without its password, and the
+    password. A string that already is `key=value` passes through (its password, if any,
+    stays in it)."""
+    if "://" not in url:
+        return url, None
+    parts = urlsplit(url)
+    fields = {
+        "host": parts.hostname or "localhost",
+        "port": str(parts.port or 5432),
+        "user": unquote(parts.username or ""),
+        "dbname": unquote(parts.path.lstrip("/")),
+        **dict(parse_qsl(parts.query)),
+    }
+    conninfo = " ".join(f"{k}={v}" for k, v in fields.items() if v)
+    return conninfo, unquote(parts.password) if parts.password else None
+
+
 def settings_or_exit() -> Settings:
     """For command-line entry points: a bad setting is a one-line error and exit code 2."""
     try:
@@ -319,8 +381,14 @@ def settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-# What `apply_to_environment` exports; dbt_project/profiles.yml reads it.
+# What `apply_to_environment` exports; dbt_project/profiles.yml reads them.
 DBT_WAREHOUSE_ENV = "DBT_WAREHOUSE_PATH"
+DBT_LAKE_ENV = {
+    "catalog": "DBT_LAKE_CATALOG",  # libpq keywords without the password (PGPASSWORD)
+    "schema": "DBT_LAKE_CATALOG_SCHEMA",
+    "data_path": "DBT_LAKE_DATA_PATH",
+}
+DBT_STORE_DIR_ENV = "DBT_WAREHOUSE_STORE_DIR"  # where side stores live (payloads/...)
 
 
 @lru_cache(maxsize=1)
@@ -338,6 +406,20 @@ def apply_to_environment(settings: Settings) -> None:
     change of PLATFORM_DATA_DIR in the same process.
     """
     os.environ[DBT_WAREHOUSE_ENV] = str(settings.warehouse)
+    if settings.warehouse_backend == "ducklake":
+        # dbt's own errors quote the ATTACH path: it gets the catalog without its password,
+        # which libpq takes from PGPASSWORD in dbt's environment.
+        url = settings.warehouse_catalog_url.get_secret_value()
+        conninfo, password = libpq_conninfo(url)
+        os.environ[DBT_LAKE_ENV["catalog"]] = conninfo
+        os.environ[DBT_LAKE_ENV["schema"]] = settings.warehouse_catalog_schema
+        os.environ[DBT_LAKE_ENV["data_path"]] = f"{settings.lake_data_path}/"
+        os.environ[DBT_STORE_DIR_ENV] = str(settings.lake_data_path.parent)
+        os.environ[CATALOG_ENV] = url
+        if password:
+            os.environ["PGPASSWORD"] = password
+    else:
+        os.environ[DBT_STORE_DIR_ENV] = str(settings.warehouse.parent)
     # Console scripts of this environment (dbt) must resolve without an activated venv.
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):

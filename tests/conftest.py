@@ -12,6 +12,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 import pytest
 
+from project.lib import warehouse
 from project.lib.instance import ensure_dagster_home
 from project.settings import get_settings, load_settings
 from project.simulators.pncp import PncpSimulator, SimulatorConfig, expected_total
@@ -63,7 +65,16 @@ def _isolated_settings(
     base = tmp_path_factory.mktemp("platform")
     monkeypatch.setenv("PLATFORM_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(base / "dagster_home"))
-    for name in ("WAREHOUSE_PATH", "EXPORTS_DIR", "DAGSTER_PG_URL", "LOG_FORMAT"):
+    for name in (
+        "WAREHOUSE_PATH",
+        "WAREHOUSE_BACKEND",
+        "WAREHOUSE_CATALOG_URL",
+        "WAREHOUSE_CATALOG_SCHEMA",
+        "WAREHOUSE_DATA_PATH",
+        "EXPORTS_DIR",
+        "DAGSTER_PG_URL",
+        "LOG_FORMAT",
+    ):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield
@@ -73,6 +84,53 @@ def _isolated_settings(
 @pytest.fixture
 def warehouse_path() -> Path:
     return load_settings().warehouse
+
+
+BACKENDS = ("file", "ducklake")
+
+
+@contextmanager
+def lake_catalog() -> Iterator[str]:
+    """A fresh DuckLake catalog: a schema of its own in the local PostgreSQL, dropped after."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    schema = f"lake_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        service_unavailable("PostgreSQL (the DuckLake catalog)", exc)
+    admin.autocommit = True
+    try:
+        yield schema
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+
+
+def use_lake(monkeypatch: pytest.MonkeyPatch, schema: str) -> None:
+    """Point the settings (this process and its children) at a DuckLake warehouse."""
+    monkeypatch.setenv("WAREHOUSE_BACKEND", "ducklake")
+    monkeypatch.setenv("WAREHOUSE_CATALOG_URL", PG_ADMIN_URL)
+    monkeypatch.setenv("WAREHOUSE_CATALOG_SCHEMA", schema)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(params=BACKENDS)
+def warehouse_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Runs the test on each backend: the DuckDB file and a DuckLake on the local PostgreSQL
+    (a catalog schema per test). The settings, Dagster's resources and dbt follow it."""
+    if request.param == "file":
+        yield "file"
+        return
+    with lake_catalog() as schema:
+        use_lake(monkeypatch, schema)
+        yield "ducklake"
+
+
+@pytest.fixture
+def warehouse_target(warehouse_backend: str) -> warehouse.Target:
+    """The warehouse of the test's backend, as the platform's code addresses it."""
+    return warehouse.target_from(load_settings())
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from project.lib import warehouse
+
 DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
 CREATE TABLE IF NOT EXISTS meta.pipeline_metrics (
@@ -28,7 +30,7 @@ CREATE TABLE IF NOT EXISTS meta.pipeline_metrics (
 
 def ensure_metrics_table(conn: duckdb.DuckDBPyConnection) -> None:
     """Create `meta.pipeline_metrics` (and the `meta` schema) if missing; idempotent."""
-    conn.execute(DDL)
+    warehouse.create_tables(conn, DDL)
 
 
 def record_metrics(

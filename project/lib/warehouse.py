@@ -1,24 +1,40 @@
-"""The DuckDB warehouse shared by every pipeline: one file, schemas, and safe connections.
+"""The DuckDB warehouse shared by every pipeline: its two backends, schemas, safe connections.
 
-DuckDB allows one writing process at a time, and a reader cannot open the file while a
-writer holds it. Writers are serialized by a Dagster concurrency pool (see
-`dagster.yaml`); this module adds what the pool cannot: a bounded wait when the file is
-locked by a process outside Dagster (an operator's shell, the CLI), read-only
-connections for readers, and idempotent creation of the schemas every capability uses.
+Two backends behind one `Target`:
+
+- `file`: one DuckDB file (the laptop default). DuckDB allows one writing process at a
+  time and a reader cannot open the file while a writer holds it: writers are serialized
+  by the warehouse pool (limit 1), and this module adds a bounded wait when the file is
+  locked by a process outside Dagster (an operator's shell, the CLI).
+- `ducklake`: a DuckLake, its catalog in PostgreSQL and its data in Parquet files under
+  a data path. Every connection is an in-memory DuckDB with the lake attached as
+  `warehouse` and in use, so the same unqualified SQL (`raw.api_requests`,
+  `marts.contratos_mes`) runs on both. Writers commit concurrently (snapshot isolation),
+  so the pool admits several. The catalog URL is a secret: it is read from the
+  environment when a connection opens and never kept in resource config or messages.
+
+Capabilities keep their side stores (`project.lib.stores`) beside `Target.anchor`.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 import duckdb
 
 from project.lib import extensions
+from project.settings import CATALOG_ENV as CATALOG_ENV_NAME
+from project.settings import Settings
 
 # A source of write sessions: each call gives a connection for one short piece of work
 # and may wait (abandoned when the event is set) until the warehouse is free. Dagster
@@ -32,8 +48,85 @@ Sessions = Callable[[threading.Event | None], AbstractContextManager[duckdb.Duck
 SCHEMAS = ("raw", "meta")
 
 
+# The name the lake is attached under, in Python and in dbt's profile alike.
+LAKE_ALIAS = "warehouse"
+CATALOG_ENV = CATALOG_ENV_NAME
+
+Backend = Literal["file", "ducklake"]
+
+
 class WarehouseLockedError(RuntimeError):
     """The warehouse file stayed locked by another process for the whole wait."""
+
+
+class CatalogUnavailableError(RuntimeError):
+    """The DuckLake catalog could not be attached; the message never holds its URL."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the warehouse is: a DuckDB file, or a DuckLake (catalog URL + data path).
+
+    `path` is the `.duckdb` file, or the lake's data directory. The catalog URL is not a
+    field: it is read from `catalog_env` when a connection opens, so a Target can be put
+    in resource config, metadata or a log line without leaking it.
+    """
+
+    backend: Backend = "file"
+    path: Path = Path("data/warehouse.duckdb")
+    catalog_schema: str = "ducklake"
+    catalog_env: str = CATALOG_ENV
+
+    @property
+    def is_lake(self) -> bool:
+        return self.backend == "ducklake"
+
+    @property
+    def anchor(self) -> Path:
+        """The path side stores are kept beside (`stores.store_paths(anchor)`): the file,
+        or a name beside the lake's data directory (never inside it, where DuckLake's
+        orphan-file cleanup would take them for its own)."""
+        return self.path if not self.is_lake else self.path.parent / "warehouse.ducklake"
+
+    def describe(self) -> str:
+        """For messages and metadata: no secret."""
+        if not self.is_lake:
+            return str(self.path)
+        return f"ducklake (catalog {catalog_label(self.catalog_url())}, data {self.path})"
+
+    def catalog_url(self) -> str:
+        url = os.environ.get(self.catalog_env, "").strip()
+        if not url:
+            raise CatalogUnavailableError(
+                f"WAREHOUSE_BACKEND=ducklake needs {self.catalog_env}: the PostgreSQL URL of "
+                "the lake's catalog, like postgresql://user:password@host:5432/dbname"
+            )
+        return url
+
+
+def as_target(where: Target | Path | str) -> Target:
+    """A Target from a Target or a DuckDB file path (scripts and tests pass paths)."""
+    return where if isinstance(where, Target) else Target("file", Path(where))
+
+
+def catalog_label(url: str) -> str:
+    """`host:port/dbname` of a catalog URL or libpq string: what to show, never a password."""
+    if "://" in url:
+        parts = urlsplit(url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
+    fields = dict(re.findall(r"(\w+)\s*=\s*('[^']*'|\S+)", url))
+    host, port = fields.get("host", "localhost"), fields.get("port", "5432")
+    return f"{host}:{port}/{fields.get('dbname', '')}".replace("'", "")
+
+
+def redact(text: str, url: str) -> str:
+    """`text` with the catalog URL and its password replaced (DuckDB quotes both in errors)."""
+    text = text.replace(url, catalog_label(url))
+    password = urlsplit(url).password if "://" in url else None
+    match = re.search(r"password\s*=\s*('[^']*'|\S+)", url)
+    for secret in filter(None, (password, match and match.group(1).strip("'"))):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -42,7 +135,7 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 def connect(
-    path: Path | str,
+    where: Target | Path | str,
     *,
     read_only: bool = False,
     wait_s: float = 60.0,
@@ -54,7 +147,10 @@ def connect(
     lets a long extraction keep every block it wrote in memory), over the project's
     extension settings (`project.lib.extensions`: its extensions load by name, offline).
     """
-    path = Path(path)
+    target = as_target(where)
+    if target.is_lake:
+        return _connect_lake(target, read_only=read_only, config=config)
+    path = target.path
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
@@ -81,16 +177,81 @@ def connect(
             delay = min(delay * 2, 2.0)
 
 
+def _connect_lake(
+    target: Target, *, read_only: bool, config: dict[str, str] | None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached as `warehouse` and in use."""
+    url = target.catalog_url()
+    if not read_only:
+        target.path.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(config={**extensions.connection_config(), **(config or {})})
+    options = [f"DATA_PATH '{_quote(str(target.path) + '/')}'"]
+    options.append(f"METADATA_SCHEMA '{_quote(target.catalog_schema)}'")
+    if read_only:
+        options.append("READ_ONLY")
+    try:
+        conn.execute(
+            f"ATTACH 'ducklake:postgres:{_quote(url)}' AS {LAKE_ALIAS} ({', '.join(options)})"
+        )
+        conn.execute(f"USE {LAKE_ALIAS}")
+    except duckdb.Error as exc:
+        conn.close()
+        raise CatalogUnavailableError(
+            f"could not attach the DuckLake warehouse {target.describe()}: {redact(str(exc), url)}"
+        ) from None
+    return conn
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def is_lake(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `conn` writes to a DuckLake (no PRIMARY KEY/UNIQUE constraints there)."""
+    row = conn.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row) and row[0] == "ducklake"
+
+
+def anchor_of(conn: duckdb.DuckDBPyConnection) -> Path:
+    """`Target.anchor` of the warehouse `conn` is using: where its side stores live."""
+    name, path, kind = conn.execute(
+        "SELECT database_name, path, type FROM duckdb_databases() "
+        "WHERE database_name = current_database()"
+    ).fetchone()
+    if kind == "ducklake":
+        data_path = conn.execute(
+            "SELECT value FROM ducklake_options(?) WHERE option_name = 'data_path'", [name]
+        ).fetchone()[0]
+        return Path(data_path.rstrip("/")).parent / "warehouse.ducklake"
+    if not path:
+        raise ValueError("side stores need a file-backed warehouse or a lake, not :memory:")
+    return Path(path)
+
+
+_KEY_CONSTRAINT = re.compile(r",\s*(PRIMARY KEY|UNIQUE)\s*\([^)]*\)|\s+PRIMARY KEY\b", re.I)
+
+
+def create_tables(conn: duckdb.DuckDBPyConnection, ddl: str) -> None:
+    """Run `CREATE TABLE IF NOT EXISTS ...` statements on either backend.
+
+    DuckLake has no PRIMARY KEY or UNIQUE constraints (it refuses them): there the keys
+    are dropped and the writers' own anti-joins keep rows unique, as they do on a file.
+    """
+    conn.execute(_KEY_CONSTRAINT.sub("", ddl) if is_lake(conn) else ddl)
+
+
 @contextmanager
 def connection(
-    path: Path | str,
+    where: Target | Path | str,
     *,
     read_only: bool = False,
     wait_s: float = 60.0,
     config: dict[str, str] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """`connect` as a context manager that always closes (releasing the file lock)."""
-    conn = connect(path, read_only=read_only, wait_s=wait_s, config=config)
+    conn = connect(where, read_only=read_only, wait_s=wait_s, config=config)
     try:
         yield conn
     finally:
@@ -103,12 +264,20 @@ def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
 
+def cursor_of(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor (for another thread) on the database `conn` uses: `USE` is per connection."""
+    database = conn.execute("SELECT current_database()").fetchone()[0]
+    cursor = conn.cursor()
+    cursor.execute(f'USE "{database}"')
+    return cursor
+
+
 def held(conn: duckdb.DuckDBPyConnection) -> Sessions:
     """Sessions on a connection the caller holds for the whole work (scripts, tests)."""
 
     @contextmanager
     def session(_abort: threading.Event | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        cursor = conn.cursor()  # a cursor per thread: the writer thread is not the caller's
+        cursor = cursor_of(conn)  # a cursor per thread: the writer thread is not the caller's
         try:
             yield cursor
         finally:
@@ -118,14 +287,21 @@ def held(conn: duckdb.DuckDBPyConnection) -> Sessions:
 
 
 def per_session(
-    path: Path | str, *, wait_s: float = 60.0, config: dict[str, str] | None = None
+    where: Target | Path | str, *, wait_s: float = 60.0, config: dict[str, str] | None = None
 ) -> Sessions:
     """Sessions that each open and close the file: the lock is held only while writing."""
 
     @contextmanager
     def session(_abort: threading.Event | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connection(path, wait_s=wait_s, config=config) as conn:
+        with connection(where, wait_s=wait_s, config=config) as conn:
             ensure_schemas(conn)
             yield conn
 
     return session
+
+
+def target_from(settings: Settings) -> Target:
+    """The warehouse the settings name (WAREHOUSE_BACKEND and its variables)."""
+    if settings.warehouse_backend == "ducklake":
+        return Target("ducklake", settings.lake_data_path, settings.warehouse_catalog_schema)
+    return Target("file", settings.warehouse)

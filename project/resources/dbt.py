@@ -77,8 +77,11 @@ class WarehouseDbtResource(DbtCliResource):
         return None
 
 
-def build_dbt_resource(project: DbtProject) -> DbtCliResource:
-    """The CLI resource; dbt finds DuckDB's extensions where the Python assets do."""
+def build_dbt_resource(project: DbtProject, target: str | None = None) -> DbtCliResource:
+    """The CLI resource on the profile's `target` (`dev`: the file, `lake`: the DuckLake);
+    dbt finds DuckDB's extensions where the Python assets do."""
     extensions.install()
     os.environ[extensions.ENV_VAR] = str(extensions.EXTENSION_DIR)
-    return WarehouseDbtResource(project_dir=project, profiles_dir=str(project.profiles_dir))
+    return WarehouseDbtResource(
+        project_dir=project, profiles_dir=str(project.profiles_dir), target=target
+    )

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -45,13 +46,28 @@ class WarehouseResource(DuckDBResource):
     """
 
     lock_wait_s: float = Field(60.0, description="How long to wait for another process's lock.")
-    pool: str = Field("duckdb_warehouse", description="Dagster pool that admits one writer.")
+    pool: str = Field("duckdb_warehouse", description="Dagster pool of the warehouse's writers.")
+    slots: int = Field(
+        1, description="Writers the pool admits: 1 on a DuckDB file, several on a DuckLake."
+    )
+    backend: str = Field("file", description="file (database is a .duckdb) or ducklake.")
+    catalog_schema: str = Field(
+        "ducklake",
+        description="DuckLake: the catalog's PostgreSQL schema (its URL is a secret "
+        "read from WAREHOUSE_CATALOG_URL when connecting, never kept here).",
+    )
+
+    @property
+    def target(self) -> warehouse.Target:
+        """Where the warehouse is (`database` is the lake's data path on ducklake)."""
+        backend = "ducklake" if self.backend == "ducklake" else "file"
+        return warehouse.Target(backend, Path(self.database), self.catalog_schema)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection with the platform's schemas in place (no lease taken)."""
         with warehouse.connection(
-            self.database, wait_s=self.lock_wait_s, config=self.connection_config
+            self.target, wait_s=self.lock_wait_s, config=self.connection_config
         ) as conn:
             warehouse.ensure_schemas(conn)
             yield conn
@@ -60,7 +76,7 @@ class WarehouseResource(DuckDBResource):
     def get_reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection (no writes possible)."""
         with warehouse.connection(
-            self.database, read_only=True, wait_s=self.lock_wait_s, config=self.connection_config
+            self.target, read_only=True, wait_s=self.lock_wait_s, config=self.connection_config
         ) as conn:
             yield conn
 
@@ -74,6 +90,7 @@ class WarehouseResource(DuckDBResource):
             step,
             label=f"{context.job_name} {step}",
             log=context.log.info,
+            slots=self.slots,
         )
 
     @contextmanager

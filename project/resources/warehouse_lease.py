@@ -282,16 +282,24 @@ def free_run(instance: dg.DagsterInstance, run_id: str, pool: str, reason: str) 
     return bool(held or pending)
 
 
-def _ensure_pool(instance: dg.DagsterInstance, pool: str) -> bool:
-    """Whether the instance limits `pool`, creating its default limit as the executor would."""
+def ensure_pool(instance: dg.DagsterInstance, pool: str, slots: int | None = None) -> bool:
+    """Whether the instance limits `pool`, creating its default limit as the executor would.
+
+    With `slots`, the pool's limit is set to it when it differs: the warehouse's backend
+    decides how many writers it takes (1 on a DuckDB file, WAREHOUSE_WRITERS on a lake),
+    so switching backends needs no manual `dagster instance concurrency set`.
+    """
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return False
-    names = {limit.name for limit in storage.get_pool_limits()}
-    if pool not in names and instance.global_op_concurrency_default_limit is not None:
+    limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
+    if slots is not None and limits.get(pool) != slots:
+        storage.set_concurrency_slots(pool, slots)
+        return True
+    if pool not in limits and instance.global_op_concurrency_default_limit is not None:
         storage.initialize_concurrency_limit_to_default(pool)
-        names = {limit.name for limit in storage.get_pool_limits()}
-    return pool in names
+        limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
+    return pool in limits
 
 
 class WarehouseLease:
@@ -310,6 +318,7 @@ class WarehouseLease:
         heartbeat_s: float = 5.0,
         poll_s: float = 0.25,
         report_every_s: float = 15.0,
+        slots: int | None = None,
     ) -> None:
         self.instance = instance
         self.pool = pool
@@ -324,7 +333,7 @@ class WarehouseLease:
         self._key = record_key(pool, run_id, step_key)
         self._since = time.time()
         self._seen: Heartbeats = {}
-        self.enforced = _ensure_pool(instance, pool)
+        self.enforced = ensure_pool(instance, pool, slots)
 
     def _claim(self) -> bool:
         try:

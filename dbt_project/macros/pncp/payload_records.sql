@@ -1,6 +1,7 @@
 {#-
   Records of PNCP pages archived in the partition window, straight from the zstd
-  payload store (`payloads/pncp/<sha[:2]>/<sha>.json.zst` beside the warehouse file).
+  payload store (`payloads/pncp/<sha[:2]>/<sha>.json.zst` beside the warehouse file, or
+  beside the lake's data path).
 
   Only the window's bodies are read: their paths are listed at compile time from
   `raw.api_requests`, so a month never scans the whole store. Each body is parsed once
@@ -10,10 +11,15 @@
 {% macro pncp_payload_files(endpoints) %}
     {%- set placeholder_only = [] -%}
     {%- if not execute -%}{{ return(placeholder_only) }}{%- endif -%}
-    {%- set db_path = run_query(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).columns[0].values()[0] -%}
-    {%- set root = db_path.rsplit('/', 1)[0] ~ '/payloads/pncp' -%}
+    {#- Side stores live beside the warehouse file, or beside the lake's data path: the
+        code location exports that directory; dbt run by hand derives it from the file. -#}
+    {%- set store_dir = env_var('DBT_WAREHOUSE_STORE_DIR', '') -%}
+    {%- if not store_dir -%}
+        {%- set store_dir = run_query(
+            "select path from duckdb_databases() where database_name = current_database()"
+        ).columns[0].values()[0].rsplit('/', 1)[0] -%}
+    {%- endif -%}
+    {%- set root = store_dir ~ '/payloads/pncp' -%}
     {%- set pages -%}
         select distinct payload_sha256 from {{ source('pncp_raw', endpoints[0]) }}
         where endpoint in ({{ "'" ~ endpoints | join("', '") ~ "'" }})

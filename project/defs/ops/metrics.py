@@ -195,7 +195,9 @@ def pipeline_metrics_sensor(
                         "a run holds the warehouse pool; these runs are retried next tick"
                     )
                 try:
-                    with warehouse.connection(settings.warehouse, wait_s=lock_wait_s) as conn:
+                    with warehouse.connection(
+                        warehouse.target_from(settings), wait_s=lock_wait_s
+                    ) as conn:
                         for run_id, (asset, partition, metrics) in batch:
                             record_metrics(conn, run_id, asset, partition, metrics)
                 except warehouse.WarehouseLockedError:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from project.lib import warehouse
 from project.resources.dbt import build_dbt_resource, get_dbt_project
 from project.resources.pncp import PncpClientResource
 from project.resources.warehouse import WarehouseResource
@@ -14,11 +15,14 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(
-                database=str(settings.warehouse),
+                database=str(warehouse.target_from(settings).path),
+                backend=settings.warehouse_backend,
+                catalog_schema=settings.warehouse_catalog_schema,
                 connection_config={"memory_limit": settings.warehouse_memory_limit},
                 pool=settings.warehouse_pool,
+                slots=settings.warehouse_slots,
             ),
-            "dbt": build_dbt_resource(get_dbt_project()),
+            "dbt": build_dbt_resource(get_dbt_project(), target=settings.dbt_target),
             "pncp": PncpClientResource.from_settings(settings),
         }
     )

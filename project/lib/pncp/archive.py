@@ -147,10 +147,17 @@ _PAYLOAD_SCHEMA = pa.schema(
 def ensure_archive(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the archive and bookkeeping tables if missing (idempotent)."""
     warehouse.ensure_schemas(conn)
-    conn.execute(DDL)
+    warehouse.create_tables(conn, DDL)
     root = payload_store.root_for(conn)
     payload_store.ensure_root(root)
-    conn.execute(payload_store.json_view_sql(root))
+    # Replaced only when it changed: on a lake every DDL is a snapshot, and concurrent
+    # writers replacing the same view conflict.
+    view = conn.execute(
+        """SELECT sql FROM duckdb_views() WHERE database_name = current_database()
+           AND schema_name = 'raw' AND view_name = 'payload_json'"""
+    ).fetchone()
+    if view is None or str(root) not in view[0]:
+        conn.execute(payload_store.json_view_sql(root))
 
 
 def sha256_hex(body: bytes) -> str:
@@ -464,7 +471,11 @@ class ArchiveWriter:
         conn.register("request_table", batch.requests)
         conn.execute("BEGIN TRANSACTION")
         try:
-            conn.execute("INSERT OR IGNORE INTO raw.payloads SELECT * FROM payload_table")
+            # An anti-join, not INSERT OR IGNORE: a lake has no key to ignore on.
+            conn.execute(
+                """INSERT INTO raw.payloads SELECT * FROM payload_table
+                   WHERE payload_sha256 NOT IN (SELECT payload_sha256 FROM raw.payloads)"""
+            )
             conn.execute(
                 f"""INSERT INTO raw.api_requests ({", ".join(_REQUEST_COLUMNS)})
                     SELECT request_id::UUID, {", ".join(_REQUEST_COLUMNS[1:])}

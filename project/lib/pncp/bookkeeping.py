@@ -89,9 +89,14 @@ def _record_version(
     day: date,
     run_id: str | None,
 ) -> None:
+    key = [endpoint, fingerprint]
     conn.execute(
-        "INSERT OR IGNORE INTO meta.schema_versions VALUES (?, ?, ?, ?, ?, ?)",
-        [endpoint, fingerprint, schema.to_json(structure), day, utcnow(), run_id],
+        """INSERT INTO meta.schema_versions
+           SELECT ?, ?, ?, ?, ?, ?
+           WHERE NOT EXISTS (
+               SELECT 1 FROM meta.schema_versions WHERE endpoint = ? AND fingerprint = ?
+           )""",
+        [endpoint, fingerprint, schema.to_json(structure), day, utcnow(), run_id, *key],
     )
 
 

@@ -19,20 +19,15 @@ from pathlib import Path
 import duckdb
 import zstandard
 
-from project.lib import stores
+from project.lib import stores, warehouse
 
 LEVEL = 3
 SUFFIX = ".json.zst"
 
 
 def root_for(conn: duckdb.DuckDBPyConnection) -> Path:
-    """The store of the warehouse `conn` is attached to: `payloads/` beside its file."""
-    path = conn.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()[0]
-    if not path:
-        raise ValueError("the payload store needs a file-backed warehouse, not :memory:")
-    return root_beside(Path(path))
+    """The store of the warehouse `conn` uses: `payloads/` beside its file (or its lake)."""
+    return root_beside(warehouse.anchor_of(conn))
 
 
 def root_beside(warehouse_path: Path) -> Path:

@@ -26,6 +26,7 @@ from project.lib.pncp.bookkeeping import (
 from project.lib.pncp.client import ClientSettings, PncpClient
 from project.lib.pncp.endpoints import Endpoint
 from project.lib.pncp.extract import DayReport, extract_endpoint_day, slices_of
+from project.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     from project.lib.pncp.endpoints import ENDPOINTS
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--warehouse", required=True, help="DuckDB file to archive into")
+    parser.add_argument(
+        "--warehouse",
+        default=None,
+        help="DuckDB file to archive into (default: the warehouse the settings name, a "
+        "file or a DuckLake)",
+    )
     parser.add_argument("--base-url", required=True, help="PNCP API base URL")
     parser.add_argument("--endpoint", action="append", choices=sorted(ENDPOINTS), required=True)
     parser.add_argument("--start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
@@ -181,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         config["threads"] = str(args.threads)
     use = WarehouseUse()
+    target = args.warehouse or warehouse.target_from(load_settings())
     if args.hold == "run":
-        with warehouse.connection(args.warehouse, config=config) as conn:
+        with warehouse.connection(target, config=config) as conn:
             outcomes = run_endpoint_days(conn, settings, work, on_done=report, use=use)
     else:
-        sessions = warehouse.per_session(args.warehouse, config=config)
+        sessions = warehouse.per_session(target, config=config)
         outcomes = run_endpoint_days(sessions, settings, work, on_done=report, use=use)
     print(
         f"warehouse sessions={use.sessions} held_s={use.held_s:.3f} longest_s={use.longest_s:.3f}",

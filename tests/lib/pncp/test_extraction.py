@@ -56,12 +56,12 @@ def _client(base_url: str, **overrides: object) -> ClientSettings:
     return ClientSettings(base_url=base_url, **{**fast, **overrides})
 
 
-def _extract(path: Path, settings: ClientSettings, endpoints, days) -> list:
+def _extract(path: warehouse.Target | Path, settings: ClientSettings, endpoints, days) -> list:
     with warehouse.connection(path) as conn:
         return [run_endpoint_day(conn, settings, ENDPOINTS[e], d) for d in days for e in endpoints]
 
 
-def _archive_content(path: Path) -> list[tuple]:
+def _archive_content(path: warehouse.Target | Path) -> list[tuple]:
     """What the archive holds, independent of when and how it was fetched."""
     with warehouse.connection(path, read_only=True) as conn:
         return conn.execute(
@@ -71,7 +71,7 @@ def _archive_content(path: Path) -> list[tuple]:
         ).fetchall()
 
 
-def _verify_payloads(path: Path) -> int:
+def _verify_payloads(path: warehouse.Target | Path) -> int:
     """Every request's body is in the store, whole, and hashes to its key."""
     with warehouse.connection(path, read_only=True) as conn:
         orphans = conn.execute(
@@ -98,15 +98,16 @@ def small_month_baseline(tmp_path_factory: pytest.TempPathFactory) -> list[tuple
 
 @pytest.mark.slow
 def test_a_month_at_default_volume_extracts_completely(warehouse_path: Path) -> None:
+    warehouse_target = warehouse_path  # a volume test: the file backend is enough
     config = SimulatorConfig(scale=1.0)
     with PncpSimulator(config) as sim:
         outcomes = _extract(
-            warehouse_path,
+            warehouse_target,
             _client(sim.base_url, max_concurrency=24),
             CONTRACTS_AND_PROCUREMENTS,
             MONTH,
         )
-    with warehouse.connection(warehouse_path, read_only=True) as conn:
+    with warehouse.connection(warehouse_target, read_only=True) as conn:
         archived = dict(
             ((e, d), n)
             for e, d, n in conn.execute(
@@ -123,34 +124,36 @@ def test_a_month_at_default_volume_extracts_completely(warehouse_path: Path) -> 
     assert total > 250_000, f"default volume should be a realistic month, got {total}"
 
 
-def test_rerunning_a_month_is_idempotent(warehouse_path: Path, small_month_baseline) -> None:
+def test_rerunning_a_month_is_idempotent(
+    warehouse_target: warehouse.Target, small_month_baseline
+) -> None:
     with PncpSimulator(SimulatorConfig(scale=SMALL)) as sim:
         settings = _client(sim.base_url)
-        _extract(warehouse_path, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
-        again = _extract(warehouse_path, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
+        _extract(warehouse_target, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
+        again = _extract(warehouse_target, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
     assert all(o.report.pages_fetched == 0 for o in again), "a re-run fetched pages again"
-    assert _archive_content(warehouse_path) == small_month_baseline
+    assert _archive_content(warehouse_target) == small_month_baseline
 
 
 def test_with_ten_percent_faults_the_month_equals_a_fault_free_run(
-    warehouse_path: Path, small_month_baseline
+    warehouse_target: warehouse.Target, small_month_baseline
 ) -> None:
     # slow answers (6 s) outlast the client's 4 s timeout: they are retried as timeouts
     faults = FaultConfig(fault_rate=0.10, slow_s=6.0, retry_after_s=0)
     with PncpSimulator(SimulatorConfig(scale=SMALL, faults=faults)) as sim:
         settings = _client(sim.base_url, timeout_s=4.0)
-        outcomes = _extract(warehouse_path, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
+        outcomes = _extract(warehouse_target, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
         stats = sim.stats()
     assert all(o.status == "complete" for o in outcomes)
     retries = sum(o.report.retries for o in outcomes)
     assert retries > 50, "the faults did not bite"
     assert set(stats["by_fault"]) == {k.value for k in FaultKind}, stats["by_fault"]
-    assert _archive_content(warehouse_path) == small_month_baseline
-    _verify_payloads(warehouse_path)
+    assert _archive_content(warehouse_target) == small_month_baseline
+    _verify_payloads(warehouse_target)
 
 
 def test_unrecoverable_pages_are_bookkept_and_a_later_run_retries_them(
-    warehouse_path: Path, small_month_baseline
+    warehouse_target: warehouse.Target, small_month_baseline
 ) -> None:
     day = MONTH[3]
     broken = frozenset(
@@ -163,10 +166,10 @@ def test_unrecoverable_pages_are_bookkept_and_a_later_run_retries_them(
         SimulatorConfig(scale=SMALL, faults=FaultConfig(permanent_failures=broken))
     ) as sim:
         settings = _client(sim.base_url, max_retries=2)
-        first = _extract(warehouse_path, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
+        first = _extract(warehouse_target, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
         incomplete = {(o.report.endpoint, o.report.day) for o in first if o.status != "complete"}
         assert incomplete == {("contratos", day), ("contratacoes_publicacao", day)}
-        with warehouse.connection(warehouse_path, read_only=True) as conn:
+        with warehouse.connection(warehouse_target, read_only=True) as conn:
             failures = open_failures(conn)
         assert {(f["endpoint"], f["page"], f["modalidade"]) for f in failures} == {
             ("contratos", 1, 0),
@@ -176,25 +179,25 @@ def test_unrecoverable_pages_are_bookkept_and_a_later_run_retries_them(
         assert all(f["body"] for f in failures), "the failed body is kept for inspection"
 
         sim.configure(permanent_failures=frozenset())
-        second = _extract(warehouse_path, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
+        second = _extract(warehouse_target, settings, CONTRACTS_AND_PROCUREMENTS, MONTH)
     assert all(o.status == "complete" for o in second)
-    with warehouse.connection(warehouse_path, read_only=True) as conn:
+    with warehouse.connection(warehouse_target, read_only=True) as conn:
         assert open_failures(conn) == []
         resolved = conn.execute(
             "SELECT count(*) FROM meta.failed_requests WHERE resolved"
         ).fetchone()
     assert resolved == (2,)
-    assert _archive_content(warehouse_path) == small_month_baseline
+    assert _archive_content(warehouse_target) == small_month_baseline
 
 
 def test_kill_9_mid_month_then_rerun_ends_identical_to_an_uninterrupted_run(
-    warehouse_path: Path, small_month_baseline
+    warehouse_target: warehouse.Target, small_month_baseline
 ) -> None:
     faults = FaultConfig(latency_ms=15)
     with PncpSimulator(SimulatorConfig(scale=SMALL, faults=faults)) as sim:
         command = [
             sys.executable, "-m", "project.lib.pncp.runner",
-            "--warehouse", str(warehouse_path), "--base-url", sim.base_url,
+            "--base-url", sim.base_url,  # the warehouse: the settings' (file or lake)
             "--start", str(MONTH[0]), "--end", str(MONTH[-1]),
             "--endpoint", "contratos", "--endpoint", "contratacoes_publicacao",
         ]  # fmt: skip
@@ -203,16 +206,18 @@ def test_kill_9_mid_month_then_rerun_ends_identical_to_an_uninterrupted_run(
             assert victim.stdout.readline()
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
-        partial = _archive_content(warehouse_path)
+        partial = _archive_content(warehouse_target)
         assert 0 < len(partial) < len(small_month_baseline)
-        _verify_payloads(warehouse_path)  # no half-written page survived the kill
+        _verify_payloads(warehouse_target)  # no half-written page survived the kill
         finish = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert finish.returncode == 0, finish.stdout[-2000:] + finish.stderr[-2000:]
-    assert _archive_content(warehouse_path) == small_month_baseline
-    _verify_payloads(warehouse_path)
+    assert _archive_content(warehouse_target) == small_month_baseline
+    _verify_payloads(warehouse_target)
 
 
-def test_a_drifted_schema_is_detected_with_the_differing_fields(warehouse_path: Path) -> None:
+def test_a_drifted_schema_is_detected_with_the_differing_fields(
+    warehouse_target: warehouse.Target,
+) -> None:
     since = MONTH[2]
     drift = (
         SchemaDrift(
@@ -222,7 +227,7 @@ def test_a_drifted_schema_is_detected_with_the_differing_fields(warehouse_path: 
     )
     config = SimulatorConfig(scale=SMALL, faults=FaultConfig(schema_drift=drift))
     with PncpSimulator(config) as sim:
-        outcomes = _extract(warehouse_path, _client(sim.base_url), ["contratos"], MONTH[:4])
+        outcomes = _extract(warehouse_target, _client(sim.base_url), ["contratos"], MONTH[:4])
     checks = {o.report.day: o.schema for o in outcomes}
     assert not checks[MONTH[0]].drift
     assert not checks[MONTH[1]].drift
@@ -230,7 +235,7 @@ def test_a_drifted_schema_is_detected_with_the_differing_fields(warehouse_path: 
         drift_found = checks[day].drift
         assert drift_found.added == ("novoCampo",)
         assert drift_found.changed == ("valorGlobal: number -> string",)
-    with warehouse.connection(warehouse_path, read_only=True) as conn:
+    with warehouse.connection(warehouse_target, read_only=True) as conn:
         versions = conn.execute(
             """SELECT first_partition FROM meta.schema_versions
                WHERE endpoint = 'contratos' ORDER BY 1"""
@@ -239,7 +244,7 @@ def test_a_drifted_schema_is_detected_with_the_differing_fields(warehouse_path: 
 
 
 def test_no_credential_reaches_logs_or_the_archive(
-    warehouse_path: Path, caplog: pytest.LogCaptureFixture
+    warehouse_target: warehouse.Target, caplog: pytest.LogCaptureFixture
 ) -> None:
     token = "s3cr3t-token-value"
     faults = FaultConfig(fault_rate=0.3, kinds=["server_error", "rate_limited"], retry_after_s=0)
@@ -247,25 +252,25 @@ def test_no_credential_reaches_logs_or_the_archive(
         base = sim.base_url.replace("http://", "http://operator:p4ssw0rd@")
         settings = _client(base, api_token=token)
         with caplog.at_level(logging.DEBUG):
-            _extract(warehouse_path, settings, ["contratos"], MONTH[:2])
+            _extract(warehouse_target, settings, ["contratos"], MONTH[:2])
     text = caplog.text + repr([r.__dict__ for r in caplog.records])
     assert caplog.records, "expected retry logs"
     for secret in (token, "p4ssw0rd", "operator:"):
         assert secret not in text
-    with warehouse.connection(warehouse_path, read_only=True) as conn:
+    with warehouse.connection(warehouse_target, read_only=True) as conn:
         dump = str(conn.execute("SELECT * FROM raw.api_requests").fetchall())
         dump += str(conn.execute("SELECT * FROM meta.execution_log").fetchall())
     assert token not in dump
     assert "p4ssw0rd" not in dump
 
 
-def test_every_modalidade_is_requested_for_procurements(warehouse_path: Path) -> None:
+def test_every_modalidade_is_requested_for_procurements(warehouse_target: warehouse.Target) -> None:
     with PncpSimulator(SimulatorConfig(scale=SMALL)) as sim:
         (outcome,) = _extract(
-            warehouse_path, _client(sim.base_url), ["contratacoes_publicacao"], MONTH[:1]
+            warehouse_target, _client(sim.base_url), ["contratacoes_publicacao"], MONTH[:1]
         )
     assert outcome.completeness.slices == len(MODALIDADES)
-    with warehouse.connection(warehouse_path, read_only=True) as conn:
+    with warehouse.connection(warehouse_target, read_only=True) as conn:
         empty = conn.execute(
             "SELECT count(*) FROM raw.api_requests WHERE http_status = 204"
         ).fetchone()[0]
