@@ -57,7 +57,7 @@ browser: ## Debian's Chromium for the browser test: installed when missing (as r
 # `make test` is lint first, then the suite: a broken architecture contract fails CI with the
 # offending import named, before any test runs.
 test: setup browser lint ## lint, then the whole test suite with coverage (needs the local PostgreSQL and MariaDB)
-	@CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 --durations=15 --basetemp=$(TEST_TMP) \
+	@CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 --basetemp=$(TEST_TMP) \
 		--cov=project --cov-report=term-missing:skip-covered --cov-fail-under=80; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status

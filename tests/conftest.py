@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -113,6 +114,12 @@ def use_lake(monkeypatch: pytest.MonkeyPatch, schema: str) -> None:
     monkeypatch.setenv("WAREHOUSE_CATALOG_URL", PG_ADMIN_URL)
     monkeypatch.setenv("WAREHOUSE_CATALOG_SCHEMA", schema)
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def lakes() -> SimpleNamespace:
+    """`catalog()` and `use(monkeypatch, schema)` for fixtures that build their own lake."""
+    return SimpleNamespace(catalog=lake_catalog, use=use_lake)
 
 
 @pytest.fixture(params=BACKENDS)

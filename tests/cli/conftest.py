@@ -66,7 +66,9 @@ def pncp() -> Pncp:
     return run_pncp
 
 
-def _extract(path: Path, base_url: str, work: list, max_retries: int = 2) -> None:
+def _extract(
+    path: Path | warehouse.Target, base_url: str, work: list, max_retries: int = 2
+) -> None:
     settings = ClientSettings(
         base_url=base_url,
         max_concurrency=8,
@@ -117,6 +119,19 @@ def _install(source: Path) -> Path:
 def archive(prepared_archive: Path, simulator_env: dict) -> Path:
     """This test's own copy of the two-day archive (warehouse path), API = the simulator."""
     return _install(prepared_archive)
+
+
+@pytest.fixture
+def lake_archive(
+    warehouse_target: warehouse.Target, simulator: PncpSimulator, simulator_env: dict
+) -> warehouse.Target:
+    """This test's DuckLake holding the first archived day of contratos, API = the simulator.
+
+    The test picks the lake with `@pytest.mark.parametrize("warehouse_backend",
+    ["ducklake"], indirect=True)`.
+    """
+    _extract(warehouse_target, simulator.base_url, [(ENDPOINTS["contratos"], ARCHIVED_DAYS[0])])
+    return warehouse_target
 
 
 @pytest.fixture

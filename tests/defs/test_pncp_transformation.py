@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from project.defs.pncp import selections
+from project.lib import warehouse
 from project.lib.pncp.archive import ArchivedPage, ArchiveWriter, ensure_archive
 from project.lib.pncp.client import ClientSettings
 from project.lib.pncp.endpoints import ENDPOINTS
@@ -23,7 +25,7 @@ from project.lib.pncp.runner import run_endpoint_days
 from project.settings import get_settings
 from project.simulators.pncp import PncpSimulator, expected_total
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pncp_july")]
 
 JULY = [date(2024, 7, 1) + timedelta(days=i) for i in range(31)]
 MARTS = [
@@ -35,9 +37,18 @@ MARTS = [
 ]
 
 
-def _point_at(data_dir: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _point_at(
+    data_dir: Path,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lake: tuple[SimpleNamespace, str] | None = None,
+) -> None:
+    """Settings at this data dir and instance, and at the lake `(lakes, schema)` if given."""
     monkeypatch.setenv("PLATFORM_DATA_DIR", str(data_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    if lake:
+        lakes, schema = lake
+        lakes.use(monkeypatch, schema)
     get_settings.cache_clear()
 
 
@@ -69,28 +80,35 @@ def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
     }
 
 
-def _mart_hashes(warehouse: Path) -> dict[str, str]:
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        return {
-            mart: conn.execute(
+# When each page was fetched: the only mart columns that differ between two extractions.
+FETCH_TIMES = {"pncp_extraction_health": ("first_collected_at", "last_collected_at")}
+
+
+def _mart_hashes(target: warehouse.Target, *, without_fetch_times: bool = False) -> dict[str, str]:
+    with warehouse.connection(target, read_only=True) as conn:
+        hashes = {}
+        for mart in MARTS:
+            dropped = FETCH_TIMES.get(mart, ()) if without_fetch_times else ()
+            columns = f"* EXCLUDE ({', '.join(dropped)})" if dropped else "*"
+            hashes[mart] = conn.execute(
                 f"SELECT md5(string_agg(t::varchar, '|' ORDER BY t::varchar)) "
-                f"FROM marts.{mart} AS t"
+                f"FROM (SELECT {columns} FROM marts.{mart}) AS t"
             ).fetchone()[0]
-            for mart in MARTS
-        }
+        return hashes
 
 
-@pytest.fixture(scope="module")
-def july(simulator: PncpSimulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """July 2024 archived from the simulator and transformed once through Dagster."""
-    base = tmp_path_factory.mktemp("july")
+def _july(
+    simulator: PncpSimulator, base: Path, lake: tuple[SimpleNamespace, str] | None = None
+) -> Iterator[dict]:
+    """July 2024 extracted from the simulator and transformed once through Dagster, on the
+    file warehouse or (with `lake`) on a DuckLake."""
     data_dir, home = base / "data", base / "home"
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _point_at(data_dir, home, monkeypatch)
+        _point_at(data_dir, home, monkeypatch, lake)
         settings = get_settings()
-        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        target = warehouse.target_from(settings)
         client = ClientSettings(base_url=simulator.base_url, max_concurrency=16, rate_limit_per_s=0)
-        with duckdb.connect(str(settings.warehouse)) as conn:
+        with warehouse.connection(target) as conn:
             work = [(endpoint, day) for endpoint in ENDPOINTS.values() for day in JULY]
             outcomes = run_endpoint_days(conn, client, work)
         assert all(o.status == "complete" for o in outcomes)
@@ -98,15 +116,60 @@ def july(simulator: PncpSimulator, tmp_path_factory: pytest.TempPathFactory) -> 
 
         with dg.DagsterInstance.from_config(str(ensure_dagster_home(settings))) as instance:
             result = materialize_month(instance, "2024-07")
+
+        def point(patch: pytest.MonkeyPatch) -> None:
+            """Back to this warehouse (each test's own settings point elsewhere)."""
+            _point_at(data_dir, home, patch, lake)
+
         yield {
             "result": result,
-            "warehouse": settings.warehouse,
+            "target": target,
             "exports": settings.exports / "pncp",
             "config": simulator.config,
-            "data_dir": data_dir,
             "home": home,
+            "point": point,
         }
     get_settings.cache_clear()
+
+
+# The month is built once per backend and module; the module runs on one xdist worker
+# (`xdist_group`), so the two builds are shared by every test, the comparison included.
+@pytest.fixture(scope="module")
+def july_file(simulator: PncpSimulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    yield from _july(simulator, tmp_path_factory.mktemp("july_file"))
+
+
+@pytest.fixture(scope="module")
+def july_ducklake(
+    simulator: PncpSimulator, tmp_path_factory: pytest.TempPathFactory, lakes: SimpleNamespace
+) -> Iterator[dict]:
+    with lakes.catalog() as schema:
+        yield from _july(simulator, tmp_path_factory.mktemp("july_lake"), (lakes, schema))
+
+
+@pytest.fixture(params=("file", "ducklake"))
+def july(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> dict:
+    built = request.getfixturevalue(f"july_{request.param}")
+    built["point"](monkeypatch)
+    return built
+
+
+def test_a_month_materialized_on_each_backend_gives_identical_marts(
+    july_file: dict, july_ducklake: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    july_file["point"](monkeypatch)
+    on_file = _mart_hashes(july_file["target"], without_fetch_times=True)
+    july_ducklake["point"](monkeypatch)
+    on_lake = _mart_hashes(july_ducklake["target"], without_fetch_times=True)
+    assert on_file == on_lake
+    assert all(on_file.values()), "every mart has rows"
+    for mart in MARTS:
+        path = Path("year=2024") / "month=7" / "data.parquet"
+        exported = [
+            pq.read_table(exports / mart / path).drop_columns(list(FETCH_TIMES.get(mart, ())))
+            for exports in (july_file["exports"], july_ducklake["exports"])
+        ]
+        assert exported[0].equals(exported[1]), f"{mart}: the Parquet exports differ"
 
 
 def test_a_month_goes_from_the_archive_to_parquet_marts_matching_ground_truth(july: dict) -> None:
@@ -118,7 +181,7 @@ def test_a_month_goes_from_the_archive_to_parquet_marts_matching_ground_truth(ju
         if evaluation.severity == dg.AssetCheckSeverity.ERROR:
             assert evaluation.passed, f"{asset}: {check}"
     published = sum(expected_total(july["config"], "contratos", day) for day in JULY)
-    with duckdb.connect(str(july["warehouse"]), read_only=True) as conn:
+    with warehouse.connection(july["target"], read_only=True) as conn:
         contracts = conn.execute(
             "SELECT count(*), count(DISTINCT numero_controle_pncp), min(mes_publicacao), "
             "max(mes_publicacao) FROM marts.contratos_mes"
@@ -171,7 +234,7 @@ def test_a_month_goes_from_the_archive_to_parquet_marts_matching_ground_truth(ju
 def test_a_record_updated_in_a_later_feed_appears_once_with_its_latest_values(
     july: dict,
 ) -> None:
-    with duckdb.connect(str(july["warehouse"]), read_only=True) as conn:
+    with warehouse.connection(july["target"], read_only=True) as conn:
         versions = conn.execute(
             """
             WITH records AS (
@@ -215,16 +278,15 @@ def test_a_record_updated_in_a_later_feed_appears_once_with_its_latest_values(
 def test_re_materializing_a_month_leaves_identical_marts(
     july: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = _mart_hashes(july["warehouse"])
+    before = _mart_hashes(july["target"])
     export = july["exports"] / "contratos_mes" / "year=2024" / "month=7" / "data.parquet"
     parquet_before = pq.read_table(export)
-    _point_at(july["data_dir"], july["home"], monkeypatch)
     with dg.DagsterInstance.from_config(str(july["home"])) as instance:
         again = materialize_month(instance, "2024-07")
     assert again.success
-    assert _mart_hashes(july["warehouse"]) == before
+    assert _mart_hashes(july["target"]) == before
     assert pq.read_table(export).equals(parquet_before)
-    with duckdb.connect(str(july["warehouse"]), read_only=True) as conn:
+    with warehouse.connection(july["target"], read_only=True) as conn:
         months = conn.execute(
             "SELECT DISTINCT ingestion_month FROM staging.stg_pncp__contratos"
         ).fetchall()
