@@ -64,12 +64,35 @@ def ensure_dagster_home(settings: Settings, home: Path | None = None) -> Path:
     return home
 
 
+def prepare_storage(settings: Settings, home: Path) -> int:
+    """Create the instance's storage now and size the warehouse pool; return its slots.
+
+    Processes started together on a new SQLite instance race to create its tables; created
+    here, by `make instance`, they exist before any run starts. The warehouse pool takes
+    one writer on a DuckDB file and WAREHOUSE_WRITERS on a DuckLake (the warehouse lease
+    sets the same on first use, for instances not prepared here).
+    """
+    import dagster as dg  # the CLI's `pncp init` renders the YAML without loading Dagster
+
+    slots = settings.warehouse_slots
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        if storage.supports_global_concurrency_limits:
+            storage.set_concurrency_slots(settings.warehouse_pool, slots)
+    return slots
+
+
 def main() -> int:
     settings = settings_or_exit()
     home = ensure_dagster_home(settings)
+    slots = prepare_storage(settings, home)
     storage = "postgres" if settings.dagster_pg_url else "sqlite"
     logs = f", JSON logs: {settings.json_log_file}" if settings.log_format == "json" else ""
     print(f"DAGSTER_HOME={home} (storage: {storage}{logs})")
+    print(
+        f"warehouse: {settings.warehouse_backend}, pool {settings.warehouse_pool} admits "
+        f"{slots} writer{'s' if slots > 1 else ''}"
+    )
     return 0
 
 

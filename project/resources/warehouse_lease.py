@@ -282,6 +282,12 @@ def free_run(instance: dg.DagsterInstance, run_id: str, pool: str, reason: str) 
     return bool(held or pending)
 
 
+# The run log's record of each hold, read by operators and by the tests that check who
+# held the warehouse when.
+TAKEN = "warehouse lease taken"
+GIVEN_BACK = "warehouse lease given back"
+
+
 def ensure_pool(instance: dg.DagsterInstance, pool: str, slots: int | None = None) -> bool:
     """Whether the instance limits `pool`, creating its default limit as the executor would.
 
@@ -442,15 +448,20 @@ class WarehouseLease:
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(stop,), daemon=True)
         beat.start()
+        taken = False
         try:
+            asked = time.time()
             self._wait(abort, wait_s)
-            self._since = time.time()
+            self._since, taken = time.time(), True
             _write_record(self.instance, self._key, HolderRecord.mine(self.label, self._since))
+            self.log(f"{TAKEN} (pool {self.pool}, after {self._since - asked:.1f} s)")
             yield
         finally:
             stop.set()
             beat.join()
             self._withdraw()
+            if taken:
+                self.log(f"{GIVEN_BACK} after {time.time() - self._since:.1f} s")
 
     @contextmanager
     def try_hold(self) -> Iterator[bool]:

@@ -106,3 +106,16 @@ def test_a_damaged_backup_is_refused_before_anything_is_replaced(pncp, archive: 
         f"error: backup {taken.name} is damaged: warehouse.duckdb fails its sha256\n"
     )
     assert archive.read_bytes() == before
+
+
+def test_snapshots_and_times_are_for_a_lake_and_one_target_is_needed(pncp) -> None:
+    for option in (["--snapshot", "3"], ["--at", "2026-11-29T10:00:00"]):
+        result = pncp("rollback", *option)
+        assert result.code == 2, result.output
+        assert "--snapshot and --at need a DuckLake warehouse" in result.stderr
+    for options in ([], ["--to", "latest", "--snapshot", "3"]):
+        result = pncp("rollback", *options)
+        assert result.code == 2
+        assert (
+            result.stderr == "error: give exactly one of --to BACKUP, --snapshot ID or --at TIME\n"
+        )

@@ -46,7 +46,7 @@ def _checks(result) -> dict[str, dg.AssetCheckEvaluation]:
 
 
 def test_a_materialization_reports_counts_and_passing_checks(
-    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+    warehouse_backend: str, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = SimulatorConfig(scale=0.05)
     with PncpSimulator(config) as sim:
@@ -88,7 +88,7 @@ def test_schema_drift_is_a_warn_check_listing_the_fields(
 
 
 def test_failed_pages_fail_the_run_and_a_rerun_resumes(
-    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+    warehouse_backend: str, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = frozenset({PageRef(path="contratos", day=date(2024, 7, 2), page=1)})
     config = SimulatorConfig(scale=0.05, faults=FaultConfig(permanent_failures=broken))

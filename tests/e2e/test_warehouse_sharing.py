@@ -27,6 +27,7 @@ from project.lib import warehouse
 from project.lib.pncp.client import ClientSettings
 from project.lib.pncp.endpoints import ENDPOINTS
 from project.lib.pncp.runner import run_endpoint_days
+from project.resources.warehouse_lease import GIVEN_BACK, TAKEN
 from project.settings import PROJECT_ROOT
 from project.simulators.pncp import FaultConfig, PncpSimulator, SimulatorConfig
 
@@ -44,7 +45,9 @@ ARCHIVE_KEY = """
 """
 
 
-def _extract(path: Path, base_url: str, days: list[date], endpoints=tuple(ENDPOINTS)) -> None:
+def _extract(
+    path: Path | warehouse.Target, base_url: str, days: list[date], endpoints=tuple(ENDPOINTS)
+) -> None:
     settings = ClientSettings(base_url=base_url, rate_limit_per_s=0, max_concurrency=8)
     with warehouse.connection(path) as conn:
         run_endpoint_days(conn, settings, [(ENDPOINTS[e], d) for d in days for e in endpoints])
@@ -123,3 +126,107 @@ def test_a_backfill_and_another_months_transformation_share_the_warehouse(
     assert shared == alone
     assert {d for _, d, *_ in shared} == set(BACKFILL + OTHER_MONTH_DAYS)
     assert months == [(6,)]  # the transformation built the other month
+
+
+# --- three runs launched together: concurrent on DuckLake, serialized on a file ---------
+
+# Two extraction runs of three days each (long enough to span the other runs' start-up).
+TOGETHER_DAYS = [("2024-07-01", "2024-07-03"), ("2024-07-08", "2024-07-10")]
+
+
+def _holds(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, float]]:
+    """When the run held the warehouse: its lease's taken/given-back lines in the event log."""
+    holds, taken = [], None
+    for entry in instance.all_logs(run_id):
+        message = entry.user_message or ""
+        if message.startswith(TAKEN):
+            taken = entry.timestamp
+        elif message.startswith(GIVEN_BACK) and taken is not None:
+            holds.append((taken, entry.timestamp))
+            taken = None
+    return holds
+
+
+def _wait_for_a_hold(home: Path, timeout_s: float = 180) -> None:
+    """Until a run of the instance at `home` holds the warehouse."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            if any(_holds_or_holding(instance, r.run_id) for r in instance.get_runs()):
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"no run took the warehouse within {timeout_s:.0f} s")
+
+
+def _holds_or_holding(instance: dg.DagsterInstance, run_id: str) -> bool:
+    return any((e.user_message or "").startswith(TAKEN) for e in instance.all_logs(run_id))
+
+
+def _overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    """Seconds during which both runs held the warehouse."""
+    return sum(max(0.0, min(e1, e2) - max(s1, s2)) for s1, e1 in a for s2, e2 in b)
+
+
+def test_three_runs_launched_together_overlap_on_ducklake_and_serialize_on_a_file(
+    warehouse_backend: str, warehouse_target: warehouse.Target, tmp_path: Path, child_environ
+) -> None:
+    slow = PncpSimulator(SimulatorConfig(scale=SCALE, faults=FaultConfig(latency_ms=150)))
+    with PncpSimulator(SimulatorConfig(scale=SCALE)) as fast, slow:
+        _extract(warehouse_target, fast.base_url, OTHER_MONTH_DAYS)
+        env = {
+            **child_environ(),
+            "DAGSTER_HOME": str(tmp_path / "home"),
+            "PNCP_BASE_URL": slow.base_url,
+            "PNCP_MAX_CONCURRENCY": "4",
+            "PNCP_RATE_LIMIT_PER_S": "0",
+        }
+        subprocess.run([sys.executable, "-m", "project.lib.instance"], env=env, check=True)
+        # The transformation first, and the extractions as soon as it writes: process
+        # start-up (10-20 s on a loaded machine) must not decide whether they meet.
+        runs = [_materialize(env, selections.TRANSFORMATION, "--partition", "2024-06-01")]
+        _wait_for_a_hold(tmp_path / "home")
+        selection = 'key:"pncp/raw/contratacoes_publicacao"'
+        runs += [
+            _materialize(env, selection, "--partition-range", f"{first}...{last}")
+            for first, last in TOGETHER_DAYS
+        ]
+        finished = [_finish(run) for run in runs]
+    for code, output, _ in finished:
+        assert code == 0, output[-6000:]
+
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        records = instance.get_run_records()
+        assert len(records) == 3
+        assert all(r.dagster_run.is_success for r in records)
+        holds = {r.dagster_run.run_id: _holds(instance, r.dagster_run.run_id) for r in records}
+        slots = instance.event_log_storage.get_concurrency_info("duckdb_warehouse").slot_count
+    assert all(holds.values()), "every run held the warehouse"
+    ids = list(holds)
+    shared = {(a, b): _overlap(holds[a], holds[b]) for i, a in enumerate(ids) for b in ids[i + 1 :]}
+    start = min(s for spans in holds.values() for s, _ in spans)
+    print(warehouse_backend, {k: round(v, 1) for k, v in shared.items()})
+    print(
+        {
+            k[:8]: [(round(s - start, 1), round(e - start, 1)) for s, e in v]
+            for k, v in holds.items()
+        }
+    )
+    if warehouse_backend == "ducklake":
+        assert slots == 4
+        assert all(seconds > 0 for seconds in shared.values()), "all three wrote at once"
+    else:
+        assert slots == 1
+        assert not any(shared.values()), "one writer at a time on a file"
+    with warehouse.connection(warehouse_target, read_only=True) as conn:
+        days = conn.execute(
+            "SELECT DISTINCT ingestion_date::varchar FROM raw.api_requests "
+            "WHERE endpoint = 'contratacoes_publicacao' ORDER BY 1"
+        ).fetchall()
+        months = conn.execute("SELECT DISTINCT month(mes_publicacao) FROM marts.contratos_mes")
+        assert months.fetchall() == [(6,)]
+    extracted = [str(d) for d in OTHER_MONTH_DAYS]
+    for first, last in TOGETHER_DAYS:
+        start = date.fromisoformat(first)
+        extracted += [str(start + timedelta(days=i)) for i in range(3)]
+        assert extracted[-1] == last
+    assert [d for (d,) in days] == extracted

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from project.lib import backup, stores
+from project.lib import backup, lake, stores
+from project.lib.warehouse import Target, connection
 
 
 @pytest.fixture(autouse=True)
@@ -149,3 +151,41 @@ def test_reset_deletes_every_store_and_the_directories_they_leave_empty(
     assert not warehouse.exists()
     assert not (warehouse.parent / "payloads").exists()
     assert _read(warehouse.parent / "shared") == {"notes.txt": "not a store"}
+
+
+on_lake = pytest.mark.parametrize("warehouse_backend", ["ducklake"], indirect=True)
+
+
+@on_lake
+def test_a_lake_backup_records_its_snapshot_and_restores_by_rolling_back(
+    warehouse_target: Target, tmp_path: Path
+) -> None:
+    _register("demo_landing", "landing")
+    with connection(warehouse_target) as conn:
+        conn.execute("CREATE TABLE files AS SELECT 'a.txt' AS name")
+        taken = backup.record_snapshot(conn, warehouse_target, tmp_path / "backups")
+        conn.execute("INSERT INTO files VALUES ('b.txt')")
+        (found,) = backup.list_backups(tmp_path / "backups")
+        assert found == taken
+        assert found.snapshot_id == lake.current_snapshot(conn).id - 1
+        assert sorted(p.name for p in found.path.iterdir()) == ["backup.json"], "nothing copied"
+
+        report = backup.restore_snapshot_locked(conn, found, warehouse_target)
+        assert report.tables_restored == ("main.files",)
+        assert conn.execute("FROM files").fetchall() == [("a.txt",)]
+
+
+@on_lake
+def test_a_lake_backup_restores_only_into_its_own_lake(
+    warehouse_target: Target, tmp_path: Path, warehouse: Path
+) -> None:
+    with connection(warehouse_target) as conn:
+        taken = backup.record_snapshot(conn, warehouse_target, tmp_path / "backups")
+        other = replace(warehouse_target, catalog_schema="another_lake")
+        with pytest.raises(backup.BackupError, match="of another lake"):
+            backup.restore_snapshot_locked(conn, taken, other)
+        copy = backup.create_backup(warehouse, tmp_path / "file-backups", wait_s=5)
+        with pytest.raises(backup.BackupError, match="restore it with WAREHOUSE_BACKEND=file"):
+            backup.restore_snapshot_locked(conn, copy, warehouse_target)
+    with pytest.raises(backup.BackupError, match="roll it back with WAREHOUSE_BACKEND=ducklake"):
+        backup.check_backup(taken)
