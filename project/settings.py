@@ -345,6 +345,9 @@ def load_settings() -> Settings:
                 (f.alias for n, f in Settings.model_fields.items() if name in (n, f.alias)),
                 name,
             )
+            if not error["loc"]:  # a rule across variables names them in its message
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
             form = EXPECTED_FORMS.get(alias or name, "see .env.example")
             # Never echo the offending value: it may be a secret.
             problems.append(f"{alias}: {error['msg']}; expected {form}")

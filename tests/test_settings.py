@@ -137,3 +137,15 @@ def test_settings_load_the_env_file_once_so_a_later_environment_change_wins(
     assert "PLATFORM_DATA_DIR is set in the environment" in caplog.text
     monkeypatch.setenv("PLATFORM_DATA_DIR", str(tmp_path / "c"))  # e.g. a command's option
     assert load_settings().data_path == tmp_path / "c"
+
+
+def test_a_lake_without_a_catalog_url_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_BACKEND", "DuckLake")
+    monkeypatch.delenv("WAREHOUSE_CATALOG_URL", raising=False)
+    with pytest.raises(SettingsError, match="WAREHOUSE_CATALOG_URL: WAREHOUSE_BACKEND=ducklake"):
+        load_settings()
+    monkeypatch.setenv("WAREHOUSE_CATALOG_URL", "postgresql://u:pw@h:5432/lake")
+    settings = load_settings()
+    assert (settings.warehouse_slots, settings.dbt_target) == (4, "lake")

@@ -68,3 +68,50 @@ def test_a_writer_gives_up_with_a_clear_error_when_the_lock_stays(warehouse_path
     finally:
         holder.kill()
         holder.wait()
+
+
+# --- the DuckLake backend -----------------------------------------------------------------
+
+
+def test_a_lake_takes_the_same_sql_and_refuses_keys_it_cannot_keep(
+    warehouse_backend: str, warehouse_target: warehouse.Target
+) -> None:
+    ddl = "CREATE TABLE IF NOT EXISTS raw.keyed (k VARCHAR PRIMARY KEY, v INT, UNIQUE (k, v))"
+    with warehouse.connection(warehouse_target) as conn:
+        warehouse.ensure_schemas(conn)
+        warehouse.create_tables(conn, ddl)
+        warehouse.create_tables(conn, ddl)  # idempotent
+        conn.execute("INSERT INTO raw.keyed VALUES ('a', 1)")
+        assert warehouse.is_lake(conn) == (warehouse_backend == "ducklake")
+        cursor = warehouse.cursor_of(conn)  # another thread's cursor: same database
+        assert cursor.execute("SELECT count(*) FROM raw.keyed").fetchone() == (1,)
+        anchor = warehouse.anchor_of(conn)
+    assert anchor == warehouse_target.anchor
+    with warehouse.connection(warehouse_target, read_only=True) as reader:
+        assert reader.execute("SELECT v FROM raw.keyed").fetchall() == [(1,)]
+        with pytest.raises(duckdb.Error):
+            reader.execute("INSERT INTO raw.keyed VALUES ('b', 2)")
+
+
+def test_a_catalog_that_cannot_be_attached_is_named_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "WAREHOUSE_CATALOG_URL", "postgresql://postgres:s3cr3t-pw@127.0.0.1:5432/no_such_db_x"
+    )
+    target = warehouse.Target("ducklake", tmp_path / "files")
+    with pytest.raises(warehouse.CatalogUnavailableError) as caught:
+        warehouse.connect(target)
+    message = str(caught.value)
+    assert "s3cr3t-pw" not in message
+    assert "127.0.0.1:5432/no_such_db_x" in message
+    assert "s3cr3t-pw" not in target.describe()
+
+
+def test_dbt_gets_the_catalog_without_its_password() -> None:
+    from project.settings import libpq_conninfo
+
+    conninfo, password = libpq_conninfo("postgresql://u%40x:p%2Fw@db:6543/lake?sslmode=require")
+    assert conninfo == "host=db port=6543 user=u@x dbname=lake sslmode=require"
+    assert password == "p/w"
+    assert libpq_conninfo("host=db dbname=lake") == ("host=db dbname=lake", None)
