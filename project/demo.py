@@ -48,8 +48,8 @@ def _materialize(selection: str, env: dict[str, str], partition_range: str) -> N
     print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def _summary(warehouse_path: Path) -> tuple[list[tuple], list[tuple]]:
-    with warehouse.connection(warehouse_path, read_only=True) as conn:
+def _summary(target: warehouse.Target) -> tuple[list[tuple], list[tuple]]:
+    with warehouse.connection(target, read_only=True) as conn:
         archived = conn.execute(
             """SELECT endpoint, count(DISTINCT ingestion_date) AS days, sum(requests) AS pages,
                       sum(records) AS records, sum(retries) AS retries
@@ -57,7 +57,8 @@ def _summary(warehouse_path: Path) -> tuple[list[tuple], list[tuple]]:
         ).fetchall()
         marts = conn.execute(
             """SELECT table_name, estimated_size FROM duckdb_tables()
-               WHERE schema_name = 'marts' ORDER BY table_name"""
+               WHERE database_name = current_database() AND schema_name = 'marts'
+               ORDER BY table_name"""
         ).fetchall()
     return archived, marts
 
@@ -80,7 +81,8 @@ def main() -> int:
         _materialize(selections.TRANSFORMATION, env, f"{month}...{month}")
     print("\nArchived from the simulator, per endpoint:")
     print(f"  {'endpoint':<26}{'days':>6}{'pages':>8}{'records':>10}{'retries':>9}")
-    archived, marts = _summary(settings.warehouse)
+    target = warehouse.target_from(settings)
+    archived, marts = _summary(target)
     for endpoint, days, pages, records, retries in archived:
         print(f"  {endpoint:<26}{days:>6}{pages:>8}{records:>10}{retries:>9}")
     print("\nMarts (rows):")
@@ -88,14 +90,13 @@ def main() -> int:
         print(f"  marts.{table:<34}{rows:>10}")
     print(
         f"\nResults\n"
-        f"  warehouse       {settings.warehouse}  (raw, meta, staging, intermediate, marts,"
+        f"  warehouse       {target.describe()}  (raw, meta, staging, intermediate, marts,"
         " audit)\n"
         f"  Parquet marts   {settings.exports / 'pncp'}  (<mart>/year=YYYY/month=M)\n"
-        f"  raw bodies      {settings.warehouse.parent / 'payloads' / 'pncp'}  (zstd, by sha256)\n"
+        f"  raw bodies      {target.anchor.parent / 'payloads' / 'pncp'}  (zstd, by sha256)\n"
         f"  Dagster runs    {home}\n"
         f"  look around     make dev  ->  http://127.0.0.1:3000\n"
-        f'  query           .venv/bin/python -c "import duckdb; print(duckdb.connect('
-        f"'{settings.warehouse}', read_only=True).sql('FROM marts.contratos_mes LIMIT 5'))\""
+        "  query           .venv/bin/pncp query 'FROM marts.contratos_mes LIMIT 5'  (read-only)"
     )
     return 0
 
