@@ -18,6 +18,7 @@ Capabilities keep their side stores (`project.lib.stores`) beside `Target.anchor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 import duckdb
@@ -239,7 +240,8 @@ def create_tables(conn: duckdb.DuckDBPyConnection, ddl: str) -> None:
     DuckLake has no PRIMARY KEY or UNIQUE constraints (it refuses them): there the keys
     are dropped and the writers' own anti-joins keep rows unique, as they do on a file.
     """
-    conn.execute(_KEY_CONSTRAINT.sub("", ddl) if is_lake(conn) else ddl)
+    statements = _KEY_CONSTRAINT.sub("", ddl) if is_lake(conn) else ddl
+    retry_conflicts(conn, lambda c: c.execute(statements))
 
 
 @contextmanager
@@ -261,7 +263,52 @@ def connection(
 def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the schemas owned by Python code; safe to call on every write."""
     for schema in SCHEMAS:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        retry_conflicts(conn, lambda c, s=schema: c.execute(f"CREATE SCHEMA IF NOT EXISTS {s}"))
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, rolled back on error. A failed COMMIT (a lake's conflict) has
+    already ended the transaction: its error is the one raised, not ROLLBACK's."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _is_conflict(exc: duckdb.Error) -> bool:
+    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+
+
+def retry_conflicts(
+    conn: duckdb.DuckDBPyConnection,
+    apply: Callable[[duckdb.DuckDBPyConnection], T],
+    attempts: int = 6,
+) -> T:
+    """`apply(conn)`, again after a DuckLake transaction conflict (a file never has one).
+
+    DuckLake rebases concurrent inserts itself; what it cannot rebase fails the commit:
+    two writers creating the same schema or table on a new lake, or deleting from the
+    same table (an UPDATE) at once. `apply` must be one transaction, or idempotent, so
+    running it again after the failed commit (which changed nothing) is safe.
+    """
+    for attempt in range(attempts):
+        try:
+            return apply(conn)
+        except duckdb.Error as exc:
+            if not _is_conflict(exc) or attempt == attempts - 1:
+                raise
+            with contextlib.suppress(duckdb.Error):  # none open: the statement was its own
+                conn.execute("ROLLBACK")
+            time.sleep(random.uniform(0.05, 0.2) * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def cursor_of(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

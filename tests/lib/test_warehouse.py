@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -115,3 +117,40 @@ def test_dbt_gets_the_catalog_without_its_password() -> None:
     assert conninfo == "host=db port=6543 user=u@x dbname=lake sslmode=require"
     assert password == "p/w"
     assert libpq_conninfo("host=db dbname=lake") == ("host=db dbname=lake", None)
+
+
+def test_writers_that_conflict_on_a_lake_commit_in_turn(lakes, monkeypatch, tmp_path: Path) -> None:
+    """Two writers creating the same schema and table on a new lake, then updating the same
+    table in overlapping transactions: DuckLake cannot rebase those, so one commit fails and
+    runs again; both end up applied."""
+    with lakes.catalog() as schema:
+        lakes.use(monkeypatch, schema)
+        target = warehouse.Target("ducklake", tmp_path / "files", schema)
+        conns = [warehouse.connect(target) for _ in range(2)]
+        both = threading.Barrier(2, timeout=30)
+        attempts: list[int] = []
+
+        def write(conn: duckdb.DuckDBPyConnection, n: int) -> None:
+            both.wait()
+            warehouse.ensure_schemas(conn)
+            warehouse.create_tables(conn, "CREATE TABLE IF NOT EXISTS meta.t (k INT, v INT)")
+            both.wait()
+            conn.execute("INSERT INTO meta.t VALUES (?, 0)", [n])
+            both.wait()
+
+            def bump(c: duckdb.DuckDBPyConnection) -> None:
+                attempts.append(n)
+                with warehouse.transaction(c):
+                    c.execute("UPDATE meta.t SET v = v + 1 WHERE k = ?", [n])
+                    if attempts.count(n) == 1:
+                        both.wait()  # both transactions open at once: their commits conflict
+
+            warehouse.retry_conflicts(conn, bump)
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(write, conns, [1, 2]))
+        rows = conns[0].execute("SELECT k, v FROM meta.t ORDER BY k").fetchall()
+        for conn in conns:
+            conn.close()
+    assert rows == [(1, 1), (2, 1)]
+    assert len(attempts) == 3, "one of the two commits conflicted and ran again"

@@ -359,7 +359,9 @@ class ArchiveWriter:
                 held = time.monotonic()
                 for job in jobs:
                     try:
-                        job.future.set_result(job.apply(conn))
+                        # Each job is one transaction or idempotent: on a lake, a commit
+                        # that conflicts with another writer's runs again.
+                        job.future.set_result(warehouse.retry_conflicts(conn, job.apply))
                     except Exception as exc:
                         job.future.set_exception(exc)
         except BaseException as exc:  # no session (lease abandoned, lock, ...): all fail
@@ -469,23 +471,19 @@ class ArchiveWriter:
         )
         conn.register("payload_table", payload_table)
         conn.register("request_table", batch.requests)
-        conn.execute("BEGIN TRANSACTION")
         try:
-            # An anti-join, not INSERT OR IGNORE: a lake has no key to ignore on.
-            conn.execute(
-                """INSERT INTO raw.payloads SELECT * FROM payload_table
-                   WHERE payload_sha256 NOT IN (SELECT payload_sha256 FROM raw.payloads)"""
-            )
-            conn.execute(
-                f"""INSERT INTO raw.api_requests ({", ".join(_REQUEST_COLUMNS)})
-                    SELECT request_id::UUID, {", ".join(_REQUEST_COLUMNS[1:])}
-                    FROM request_table"""
-            )
-            self._resolve_failures(conn, batch.pages)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            with warehouse.transaction(conn):
+                # An anti-join, not INSERT OR IGNORE: a lake has no key to ignore on.
+                conn.execute(
+                    """INSERT INTO raw.payloads SELECT * FROM payload_table
+                       WHERE payload_sha256 NOT IN (SELECT payload_sha256 FROM raw.payloads)"""
+                )
+                conn.execute(
+                    f"""INSERT INTO raw.api_requests ({", ".join(_REQUEST_COLUMNS)})
+                        SELECT request_id::UUID, {", ".join(_REQUEST_COLUMNS[1:])}
+                        FROM request_table"""
+                )
+                self._resolve_failures(conn, batch.pages)
         finally:
             conn.unregister("payload_table")
             conn.unregister("request_table")
