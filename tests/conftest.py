@@ -103,6 +103,7 @@ def lake_catalog() -> Iterator[str]:
     try:
         yield schema
     finally:
+        warehouse.close_lakes()  # this process's catalog connections, before the drop
         with admin.cursor() as cur:
             cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.close()
