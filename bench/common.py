@@ -1,9 +1,15 @@
 """Helpers shared by benchmarks: measured child processes, the results table, result files.
 
 A benchmark's `run()` returns `Measurement`s: wall time and peak RSS of the measured
-process, an in-run baseline (the naive way of doing the same work) and, optionally, the
-target it must meet. `make bench` prints them as one table and saves them, with the git
-commit, as `bench/results/<timestamp>.json`, so runs can be compared across commits.
+process, an in-run baseline (the naive way of doing the same work), optionally the target
+it must meet, and the machine's load average when it ended (others' work slows a run
+down: the figure says how quiet the machine was). `make bench` prints them as one table
+and saves them, with the git commit, as `bench/results/<timestamp>.json`, so runs can be
+compared across commits.
+
+`fresh_warehouse` gives a benchmark an empty warehouse of either backend (a DuckDB file,
+or a DuckLake whose catalog is a schema of its own in PostgreSQL, dropped afterwards) and
+the environment that points the platform's processes at it.
 """
 
 from __future__ import annotations
@@ -14,10 +20,13 @@ import platform
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from project.lib import warehouse
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +42,8 @@ class Measurement:
     baseline_records: int | None = None
     target_seconds: float | None = None
     target_rss_mb: float | None = None
+    # 1-minute load average when the measurement ended (set when the Measurement is made)
+    load: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
     def records_per_s(self) -> float:
@@ -99,6 +110,91 @@ def simulator_process(*args: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15-minute load averages, for a line of figures."""
+    return "/".join(f"{n:.1f}" for n in os.getloadavg())
+
+
+# --- warehouses of either backend -----------------------------------------------------------
+
+# The PostgreSQL database that holds the DuckLake catalogs of benchmark runs (one schema each,
+# dropped after the run). A variable of the benchmark's own: never a deployment's catalog.
+CATALOG_ENV = "BENCH_CATALOG_URL"
+DEFAULT_CATALOG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BACKENDS = ("file", "ducklake")
+
+
+@dataclass(frozen=True)
+class BenchWarehouse:
+    """A scratch warehouse: `data` is the run's PLATFORM_DATA_DIR, `env` the settings that
+    point the platform's processes (the runner, `dagster`, dbt) at it."""
+
+    target: warehouse.Target
+    data: Path
+    env: dict[str, str]
+
+    @property
+    def backend(self) -> str:
+        return self.target.backend
+
+    @property
+    def store_dir(self) -> Path:
+        """Where side stores live (`payloads/pncp`, ...): beside the file or the lake."""
+        return self.target.anchor.parent
+
+
+def catalog_url() -> str:
+    return os.environ.setdefault(CATALOG_ENV, DEFAULT_CATALOG_URL)
+
+
+@contextmanager
+def lake_catalog() -> Iterator[str]:
+    """A fresh catalog schema name, dropped (with everything DuckLake put in it) afterwards."""
+    import psycopg2  # only benchmarks of the lake need it
+
+    schema = f"bench_lake_{uuid.uuid4().hex[:10]}"
+    try:
+        yield schema
+    finally:
+        admin = psycopg2.connect(catalog_url(), connect_timeout=10)
+        admin.autocommit = True
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            admin.close()
+
+
+@contextmanager
+def fresh_warehouse(backend: str, root: Path) -> Iterator[BenchWarehouse]:
+    """An empty warehouse of `backend` under `root` (a scratch directory the caller removes)."""
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PLATFORM_DATA_DIR": str(data),
+        "EXPORTS_DIR": str(data / "exports"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "DAGSTER_PG_URL": "",
+        "LOG_FORMAT": "text",
+        "WAREHOUSE_BACKEND": backend,
+    }
+    if backend == "file":
+        path = data / "warehouse.duckdb"
+        yield BenchWarehouse(
+            warehouse.Target("file", path), data, {**env, "WAREHOUSE_PATH": str(path)}
+        )
+        return
+    with lake_catalog() as schema:
+        files = data / "lake" / "files"
+        target = warehouse.Target("ducklake", files, schema, catalog_env=CATALOG_ENV)
+        lake = {
+            "WAREHOUSE_CATALOG_URL": catalog_url(),
+            "WAREHOUSE_CATALOG_SCHEMA": schema,
+            "WAREHOUSE_DATA_PATH": str(files),
+        }
+        yield BenchWarehouse(target, data, {**env, **lake})
 
 
 # --- result files ---------------------------------------------------------------------------
@@ -168,8 +264,8 @@ def _target(m: Measurement) -> str:
 
 
 def table(measurements: Sequence[Measurement]) -> str:
-    """One line per workload: time, peak RSS, baseline time, ratio, target."""
-    header = ("workload", "time", "peak RSS", "baseline time", "ratio", "target")
+    """One line per workload: time, peak RSS, baseline time, ratio, target, load average."""
+    header = ("workload", "time", "peak RSS", "baseline time", "ratio", "target", "load")
     rows = [
         (
             m.workload,
@@ -178,6 +274,7 @@ def table(measurements: Sequence[Measurement]) -> str:
             f"{m.baseline_seconds:.1f} s" if m.baseline_seconds else "-",
             f"{m.ratio:.1f}x" if m.ratio else "-",
             _target(m),
+            f"{m.load:.1f}",
         )
         for m in measurements
     ]

@@ -21,7 +21,14 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
-from bench.common import Measurement, print_table, run_measured, save, simulator_process
+from bench.common import (
+    Measurement,
+    fresh_warehouse,
+    print_table,
+    run_measured,
+    save,
+    simulator_process,
+)
 from project.lib.pncp.endpoints import ENDPOINTS
 
 LATENCY_MS = float(os.environ.get("BENCH_LATENCY_MS", "150"))
@@ -32,20 +39,23 @@ BASELINE_DAYS = int(os.environ.get("BENCH_BASELINE_DAYS", "1"))
 START = date(2024, 7, 1)
 
 
-def _extract(
-    base_url: str, days: int, concurrency: int, hold: str = "run"
+def extract(
+    base_url: str, days: int, concurrency: int, hold: str = "run", backend: str = "file"
 ) -> tuple[float, float, int, float]:
-    """Seconds, peak RSS (MB), records, and seconds the warehouse was held."""
-    with tempfile.TemporaryDirectory() as tmp:
+    """Seconds, peak RSS (MB), records, and seconds the warehouse was held, on a fresh
+    warehouse of `backend` (the runner follows the settings, as a Dagster step does)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp,
+        fresh_warehouse(backend, Path(tmp)) as scratch,
+    ):
         command = [
-            sys.executable, "-m", "project.lib.pncp.runner",
-            "--warehouse", str(Path(tmp) / "bench.duckdb"), "--base-url", base_url,
+            sys.executable, "-m", "project.lib.pncp.runner", "--base-url", base_url,
             "--start", str(START), "--end", str(START + timedelta(days=days - 1)),
             "--concurrency", str(concurrency), "--hold", hold,
         ]  # fmt: skip
         for name in ENDPOINTS:
             command += ["--endpoint", name]
-        seconds, rss, out = run_measured(command)
+        seconds, rss, out = run_measured(command, env=scratch.env)
     records = sum(int(n) for n in re.findall(r"records=(\d+)", out))
     held = re.search(r"held_s=([\d.]+)", out)
     # Held throughout, the warehouse is held for the whole run.
@@ -54,9 +64,9 @@ def _extract(
 
 def run() -> list[Measurement]:
     with simulator_process("--scale", str(SCALE), "--latency-ms", str(LATENCY_MS)) as url:
-        whole, whole_rss, whole_records, _ = _extract(url, DAYS, CONCURRENCY)
-        seconds, rss, records, held = _extract(url, DAYS, CONCURRENCY, hold="commit")
-        base_seconds, _, base_records, _ = _extract(url, BASELINE_DAYS, 1)
+        whole, whole_rss, whole_records, _ = extract(url, DAYS, CONCURRENCY)
+        seconds, rss, records, held = extract(url, DAYS, CONCURRENCY, hold="commit")
+        base_seconds, _, base_records, _ = extract(url, BASELINE_DAYS, 1)
     workload = f"extract {DAYS}d x6 endpoints, {LATENCY_MS:.0f} ms/page"
     results = [
         Measurement(

@@ -49,7 +49,16 @@ from pathlib import Path
 
 import duckdb
 
-from bench.common import RESULTS, Measurement, print_table, run_measured, save
+from bench.common import (
+    RESULTS,
+    BenchWarehouse,
+    Measurement,
+    fresh_warehouse,
+    print_table,
+    run_measured,
+    save,
+)
+from project.lib import warehouse
 from project.lib.exports import FILE_NAME, partition_dir
 from project.lib.pncp.archive import NO_MODALIDADE, ArchivedPage, ArchiveWriter, ensure_archive
 from project.lib.pncp.endpoints import ENDPOINTS
@@ -202,6 +211,7 @@ class Run:
     cpu_s: float  # CPU time of the whole tree (wall time above it is waiting or contention)
     rows: dict[str, float] = field(default_factory=dict)  # marts' rows, checked across
     notes: str = ""
+    load: float = 0.0  # the machine's 1-minute load average when it ended
 
     @classmethod
     def of(cls, workload: str, archive: Path, m: Measured, rows: dict, notes: str = "") -> Run:
@@ -209,7 +219,7 @@ class Run:
         notes = ", ".join([f"load {m.load:.1f}", *([notes] if notes else [])])
         return cls(
             workload, info["scale"], info["records"], m.seconds, m.peak_rss_mb, m.tree_rss_mb,
-            m.cpu_s, rows, notes,
+            m.cpu_s, rows, notes, m.load,
         )  # fmt: skip
 
 
@@ -290,26 +300,39 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 @contextmanager
-def fresh_copy(archive: Path) -> Iterator[Path]:
-    """A scratch data dir holding a copy of the cached archive (the run writes into it)."""
-    with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp:
-        data = Path(tmp) / "data"
-        data.mkdir()
-        shutil.copy2(archive / "warehouse.duckdb", data / "warehouse.duckdb")
-        shutil.copytree(archive / "payloads", data / "payloads", copy_function=_link_or_copy)
-        yield data
+def fresh_copy(archive: Path, backend: str = "file") -> Iterator[BenchWarehouse]:
+    """A scratch warehouse of `backend` holding the cached archive (the run writes into it)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp,
+        fresh_warehouse(backend, Path(tmp)) as scratch,
+    ):
+        load_archive(archive, scratch)
+        yield scratch
 
 
-def child_env(data: Path) -> dict[str, str]:
-    """The platform's settings for a run on `data` (SQLite instance, text logs)."""
-    return {
-        "PLATFORM_DATA_DIR": str(data),
-        "WAREHOUSE_PATH": str(data / "warehouse.duckdb"),
-        "EXPORTS_DIR": str(data / "exports"),
-        "DAGSTER_HOME": str(data.parent / "dagster_home"),
-        "DAGSTER_PG_URL": "",
-        "LOG_FORMAT": "text",
-    }
+def load_archive(archive: Path, scratch: BenchWarehouse) -> None:
+    """Put the archive into an empty warehouse: a copy of its file, or, on a lake, its raw
+    and meta tables (created as the platform creates them, then filled from the file), with
+    the payload store beside either."""
+    shutil.copytree(
+        archive / "payloads", scratch.store_dir / "payloads",
+        copy_function=_link_or_copy, dirs_exist_ok=True,
+    )  # fmt: skip
+    if scratch.backend == "file":
+        shutil.copy2(archive / "warehouse.duckdb", scratch.target.path)
+        return
+    with warehouse.connection(scratch.target) as conn:
+        ensure_archive(conn)
+        conn.execute(f"ATTACH '{archive / 'warehouse.duckdb'}' AS archive (READ_ONLY)")
+        tables = conn.execute(
+            """SELECT schema_name, table_name FROM duckdb_tables()
+               WHERE database_name = 'archive' AND schema_name IN ('raw', 'meta')"""
+        ).fetchall()
+        for schema, table in tables:
+            conn.execute(
+                f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM archive.{schema}.{table}"
+            )
+        conn.execute("DETACH archive")
 
 
 def venv_on_path() -> None:
@@ -324,9 +347,9 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def dbt_results(data: Path) -> dict[str, float]:
+def dbt_results(scratch: BenchWarehouse) -> dict[str, float]:
     """Rows of the exported month of each mart, plus staging rows and the value total."""
-    exports = data / "exports" / "pncp"
+    exports = scratch.data / "exports" / "pncp"
     rows: dict[str, float] = {}
     with duckdb.connect() as conn:
         for mart in MARTS:
@@ -336,16 +359,17 @@ def dbt_results(data: Path) -> dict[str, float]:
         rows["valor_global"] = float(
             conn.execute(f"SELECT coalesce(sum(valor_global), 0) FROM '{contracts}'").fetchone()[0]
         )
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as conn:
+    with warehouse.connection(scratch.target, read_only=True) as conn:
         rows["staging_contracts"] = conn.execute(
             "SELECT count(*) FROM staging.stg_pncp__contratos"
         ).fetchone()[0]
     return rows
 
 
-def log_path(workload: str, archive: Path) -> Path:
+def log_path(workload: str, archive: Path, backend: str = "file") -> Path:
     """Where a workload's stderr is kept (Dagster's and dbt's logs), for the record."""
-    return DETAIL / f"{workload}-x{archive_info(archive)['scale']:g}.log"
+    lake = "" if backend == "file" else f"-{backend}"
+    return DETAIL / f"{workload}-x{archive_info(archive)['scale']:g}{lake}.log"
 
 
 MARTS = (
@@ -356,28 +380,36 @@ MARTS = (
 )
 
 
-def run_dagster(archive: Path) -> Run:
-    """The real path: `dagster asset materialize` of the transformation for the month."""
-    with fresh_copy(archive) as data:
-        env = child_env(data)
-        subprocess.run(
-            [sys.executable, "-m", "project.lib.instance"],
-            env={**os.environ, **env},
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        from project.defs.pncp import selections  # plain strings; kept beside its use
+def render_instance(env: dict[str, str]) -> None:
+    """`DAGSTER_HOME`/dagster.yaml for a run with `env`, as `make instance` renders it."""
+    subprocess.run(
+        [sys.executable, "-m", "project.lib.instance"],
+        env={**os.environ, **env},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
-        command = [
-            _tool("dagster"), "asset", "materialize", "-m", "project.definitions",
-            "--select", selections.TRANSFORMATION, "--partition", PARTITION,
-            "--config-json", json.dumps({"execution": {"config": {"in_process": {}}}}),
-        ]  # fmt: skip
+
+def materialize(selection: str, partition: str) -> list[str]:
+    """`dagster asset materialize` of `selection` for one partition, in the run's process."""
+    return [
+        _tool("dagster"), "asset", "materialize", "-m", "project.definitions",
+        "--select", selection, "--partition", partition,
+        "--config-json", json.dumps({"execution": {"config": {"in_process": {}}}}),
+    ]  # fmt: skip
+
+
+def run_dagster(archive: Path, backend: str = "file") -> Run:
+    """The real path: `dagster asset materialize` of the transformation for the month."""
+    from project.defs.pncp import selections  # plain strings; kept beside its use
+
+    with fresh_copy(archive, backend) as scratch:
+        render_instance(scratch.env)
         started = time.time()
-        log = log_path("dagster", archive)
-        m = measured(command, env, log)
+        log = log_path("dagster", archive, backend)
+        m = measured(materialize(selections.TRANSFORMATION, PARTITION), scratch.env, log)
         phases = dagster_phases(log.read_text(), started, started + m.seconds)
-        return Run.of("dbt via dagster", archive, m, dbt_results(data), phases)
+        return Run.of("dbt via dagster", archive, m, dbt_results(scratch), phases)
 
 
 def dagster_phases(log: str, started: float, ended: float) -> str:
@@ -409,23 +441,24 @@ def run_dbt_build(archive: Path) -> Run:
         "dbt_args": dbt_build_args(window),
         "exports": [[e.model, e.month_column, e.order_by] for e in EXPORTS],
     }
-    with fresh_copy(archive) as data:
+    with fresh_copy(archive) as scratch:
         command = [
-            sys.executable, "-m", "bench.transformation_dbt", str(data), json.dumps(plan),
+            sys.executable, "-m", "bench.transformation_dbt", str(scratch.data), json.dumps(plan),
         ]  # fmt: skip
-        m = measured(command, child_env(data), log_path("dbt", archive))
-        rows = dbt_results(data)
+        m = measured(command, scratch.env, log_path("dbt", archive))
+        rows = dbt_results(scratch)
     split = json.loads(m.stdout.strip().splitlines()[-1])
     notes = f"dbt build {split['dbt_s']:.1f} s + export {split['export_s']:.1f} s"
     return Run.of("dbt build + export", archive, m, rows, notes)
 
 
 def run_pandas(archive: Path) -> Run:
-    with fresh_copy(archive) as data:
+    with fresh_copy(archive) as scratch:
+        data = scratch.data
         command = [
             sys.executable, "-m", "bench.transformation_pandas", str(data), str(data / "pandas"),
         ]  # fmt: skip
-        m = measured(command, child_env(data), log_path("pandas", archive))
+        m = measured(command, scratch.env, log_path("pandas", archive))
     return Run.of("pandas", archive, m, json.loads(m.stdout.strip().splitlines()[-1]))
 
 
@@ -525,6 +558,7 @@ def to_measurement(run: Run, runs: list[Run]) -> Measurement:
         baseline_records=base.records if base and base is not run else None,
         target_seconds=TARGET_S if headline else None,
         target_rss_mb=TARGET_MB if headline else None,
+        load=run.load,
     )
 
 

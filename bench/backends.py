@@ -1,0 +1,292 @@
+"""The two warehouse backends side by side, in one session: a DuckDB file against DuckLake.
+
+Issue #14. Every workload runs on a fresh warehouse of each backend, one after the other on
+the same machine, so the ratios hold even when the machine is busy (its load average is
+printed with every figure):
+
+- `extract`: the PNCP month of bench/extraction.py (all six endpoints from the simulator,
+  150 ms per page), by the extraction runner, which follows the settings as a Dagster
+  step does. Target: ducklake within 1.3x of file.
+- `transform`: the 10x month of bench/transformation.py through `dagster asset
+  materialize`. The prepared archive is loaded into a fresh lake first (its raw and meta
+  tables, its payload store beside the lake's data path): not timed. Target: ducklake
+  within 1.3x of file.
+- `three runs`: what the lake is for, several writers at once. Two extraction runs of
+  different days (group `pncp_raw`, one daily partition each) and the transformation of
+  another month (the month of the archive, loaded first), as three `dagster asset
+  materialize` processes against one warehouse and one Dagster instance (SQLite, rendered
+  by `project.lib.instance`, so the warehouse pool's limit applies: 1 writer on a file,
+  WAREHOUSE_WRITERS on a lake). On ducklake the three start together; on file they run
+  one after another, as its single writer makes them. Target: together on ducklake at
+  least 1.5x faster than serialized on file.
+
+The lake's catalog is a schema of its own in PostgreSQL (`BENCH_CATALOG_URL`, default
+the local `postgresql://postgres@127.0.0.1:5432/test`), dropped after each measurement.
+Each Dagster run executes its steps in the run's own process (`in_process` executor); the
+three runs fetch from a simulator in this process (150 ms per page). The table's ratio is
+file time over ducklake time (above 1: the lake is faster); the lines printed as it goes
+give ducklake/file for the single workloads.
+
+Knobs: `BENCH_BACKENDS_WORKLOADS=extract,transform,three` narrows a run;
+`BENCH_BACKENDS_TRANSFORM_SCALE` (10) and `BENCH_THREE_RUNS_SCALE` (1) choose the
+archives; `BENCH_DAYS`, `BENCH_SCALE`, `BENCH_LATENCY_MS` and `BENCH_CONCURRENCY` (see
+bench/extraction.py) apply to the extraction workloads. Logs of the last run are kept in
+`bench/results/backends/`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from bench import extraction, transformation
+from bench.common import (
+    BACKENDS,
+    RESULTS,
+    BenchWarehouse,
+    Measurement,
+    load_average,
+    print_table,
+    save,
+    simulator_process,
+)
+from project.lib import warehouse
+
+DETAIL = RESULTS / "backends"
+SINGLE_TARGET = 1.3  # each workload alone: ducklake time / file time at most this
+TOGETHER_TARGET = 1.5  # three runs: serialized on file / together on ducklake at least this
+TRANSFORM_SCALE = float(os.environ.get("BENCH_BACKENDS_TRANSFORM_SCALE", "10"))
+THREE_RUNS_SCALE = float(os.environ.get("BENCH_THREE_RUNS_SCALE", "1"))
+EXTRACTION_DAYS = (date(2024, 8, 5), date(2024, 8, 6))  # outside the transformed month
+WORKLOADS = os.environ.get("BENCH_BACKENDS_WORKLOADS", "extract,transform,three").split(",")
+
+
+def _same(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Equal figures (sums of decimals within rounding: the backends may add in any order)."""
+    return a.keys() == b.keys() and all(math.isclose(a[k], b[k], rel_tol=1e-9) for k in a)
+
+
+def _vs(lake: float, file: float, target: str) -> str:
+    return f"ducklake/file = {lake / file:.2f} (target {target})"
+
+
+# --- each workload alone on each backend --------------------------------------------------
+
+
+def extraction_alone() -> list[Measurement]:
+    """The month's extraction on a file, then on a lake (one simulator serves both)."""
+    days = extraction.DAYS
+    name = f"backends: extract {days}d x6 endpoints, {extraction.LATENCY_MS:.0f} ms/page"
+    found: dict[str, Measurement] = {}
+    with simulator_process(
+        "--scale", str(extraction.SCALE), "--latency-ms", str(extraction.LATENCY_MS)
+    ) as url:
+        for backend in BACKENDS:
+            seconds, rss, records, _ = extraction.extract(
+                url, days, extraction.CONCURRENCY, backend=backend
+            )
+            found[backend] = Measurement(f"{name}, {backend}", seconds, rss, records)
+            print(
+                f"  extract {days}d x6 on {backend}: {seconds:.1f} s, {rss:.0f} MB, "
+                f"{records} records (load {load_average()})",
+                flush=True,
+            )
+    file, lake = found["file"], found["ducklake"]
+    if lake.records != file.records:
+        raise AssertionError(f"records differ: file {file.records}, ducklake {lake.records}")
+    _against(lake, file, SINGLE_TARGET * file.seconds)
+    print(f"  extract: {_vs(lake.seconds, file.seconds, f'<= {SINGLE_TARGET}')}")
+    return [file, lake]
+
+
+def transformation_alone() -> list[Measurement]:
+    """The month's transformation through Dagster on a file, then on a lake."""
+    archive = transformation.build_archive(TRANSFORM_SCALE, transformation.CHOSEN_FAMILIES)
+    name = f"backends: transform x{TRANSFORM_SCALE:g} via dagster"
+    runs, found = {}, {}
+    for backend in BACKENDS:
+        run = runs[backend] = transformation.run_dagster(archive, backend)
+        peak = max(run.peak_rss_mb, run.tree_rss_mb)
+        found[backend] = Measurement(f"{name}, {backend}", run.seconds, peak, run.records)
+        print(
+            f"  transform x{TRANSFORM_SCALE:g} on {backend}: {run.seconds:.1f} s "
+            f"({run.cpu_s:.1f} s cpu), {peak:.0f} MB ({run.notes}; load {load_average()})",
+            flush=True,
+        )
+    if not _same(runs["file"].rows, runs["ducklake"].rows):
+        raise AssertionError(f"marts differ: {runs['file'].rows} != {runs['ducklake'].rows}")
+    file, lake = found["file"], found["ducklake"]
+    _against(lake, file, SINGLE_TARGET * file.seconds)
+    print(f"  transform: {_vs(lake.seconds, file.seconds, f'<= {SINGLE_TARGET}')}")
+    return [file, lake]
+
+
+def _against(m: Measurement, baseline: Measurement, target_s: float) -> None:
+    """`m` measured against `baseline`, with a time target (the table's ratio and target)."""
+    m.baseline_seconds, m.baseline_records = baseline.seconds, baseline.records or None
+    m.target_seconds = round(target_s, 1)
+
+
+# --- three runs: two extraction days and a month's transformation -------------------------
+
+
+@dataclass
+class ThreeRuns:
+    backend: str
+    together: bool
+    seconds: float  # from the first launch to the last end
+    each: dict[str, float]  # each run's own wall time
+    cpu_s: float
+    tree_rss_mb: float
+    rows: dict[str, float]  # the month's marts, and the extracted days' pages and records
+    load: float
+
+    @property
+    def mode(self) -> str:
+        return "together" if self.together else "serialized"
+
+
+def _run_processes(
+    commands: Mapping[str, Sequence[str]], env: Mapping[str, str], together: bool, logs: Path
+) -> dict[str, float]:
+    """Run the commands all at once or one after another; each one's wall time.
+
+    A finished process is noticed within 50 ms: polled rather than waited for in turn, so
+    an early finisher is not timed as the end of one launched before it.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    child_env = {**os.environ, **env}
+    pending = list(commands.items())
+    running: dict[str, tuple[subprocess.Popen, float, Path]] = {}
+    each: dict[str, float] = {}
+    failed = []
+    while pending or running:
+        while pending and (together or not running):
+            name, command = pending.pop(0)
+            log = logs / f"{name}.log"
+            with log.open("w") as sink:
+                proc = subprocess.Popen(list(command), stdout=sink, stderr=sink, env=child_env)
+            running[name] = (proc, time.monotonic(), log)
+        time.sleep(0.05)
+        for name, (proc, started, log) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            each[name] = time.monotonic() - started
+            del running[name]
+            if proc.returncode != 0:
+                failed.append(f"{name} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+    if failed:
+        raise RuntimeError("\n".join(failed))
+    return each
+
+
+def _extracted(scratch: BenchWarehouse) -> dict[str, float]:
+    """Pages and records archived for the extraction days, to compare the backends."""
+    with warehouse.connection(scratch.target, read_only=True) as conn:
+        found = conn.execute(
+            """SELECT ingestion_date, count(*), coalesce(sum(record_count), 0)
+               FROM raw.api_requests WHERE ingestion_date IN (?, ?) GROUP BY ALL""",
+            list(EXTRACTION_DAYS),
+        ).fetchall()
+    rows: dict[str, float] = {}
+    for day, pages, records in found:
+        rows[f"{day} pages"], rows[f"{day} records"] = pages, records
+    return rows
+
+
+def three_runs(archive: Path, backend: str, together: bool, url: str) -> ThreeRuns:
+    """The three runs on a fresh warehouse of `backend` holding the archived month."""
+    from project.defs.pncp import selections  # plain strings; kept beside its use
+
+    commands = {
+        f"extract {day}": transformation.materialize(selections.EXTRACTION, str(day))
+        for day in EXTRACTION_DAYS
+    }
+    month = transformation.PARTITION
+    commands[f"transform {month[:7]}"] = transformation.materialize(
+        selections.TRANSFORMATION, month
+    )
+    with transformation.fresh_copy(archive, backend) as scratch:
+        env = {
+            **scratch.env,
+            "PNCP_BASE_URL": url,
+            "PNCP_MAX_CONCURRENCY": str(extraction.CONCURRENCY),
+            "PNCP_RATE_LIMIT_PER_S": "0",
+        }
+        # Its storage is created and the pool sized here, before three processes start.
+        transformation.render_instance(env)
+        mode = "together" if together else "serialized"
+        before = os.times()
+        started = time.monotonic()
+        with transformation.tree_rss_peak() as tree:
+            each = _run_processes(commands, env, together, DETAIL / f"{backend}-{mode}")
+        seconds = time.monotonic() - started
+        after = os.times()
+        rows = {**transformation.dbt_results(scratch), **_extracted(scratch)}
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return ThreeRuns(backend, together, seconds, each, cpu, tree[0], rows, os.getloadavg()[0])
+
+
+def three_runs_both() -> list[Measurement]:
+    """Serialized on file, then together on ducklake, each with the simulator started here."""
+    from project.simulators.pncp import FaultConfig, PncpSimulator, SimulatorConfig
+
+    archive = transformation.build_archive(THREE_RUNS_SCALE, transformation.CHOSEN_FAMILIES)
+    config = SimulatorConfig(
+        scale=extraction.SCALE, faults=FaultConfig(latency_ms=extraction.LATENCY_MS)
+    )
+    found: dict[str, ThreeRuns] = {}
+    for backend, together in (("file", False), ("ducklake", True)):
+        # A simulator per measurement: its page cache starts cold for each.
+        with PncpSimulator(config) as sim:
+            run = found[backend] = three_runs(archive, backend, together, sim.base_url)
+        each = ", ".join(f"{name} {s:.1f} s" for name, s in run.each.items())
+        print(
+            f"  three runs {run.mode} on {backend}: {run.seconds:.1f} s ({each}; "
+            f"{run.cpu_s:.1f} s cpu, {run.tree_rss_mb:.0f} MB; load {load_average()})",
+            flush=True,
+        )
+    file, lake = found["file"], found["ducklake"]
+    if not _same(file.rows, lake.rows):
+        raise AssertionError(f"results differ: file {file.rows}, ducklake {lake.rows}")
+    what = f"backends: 2 extraction days + transform x{THREE_RUNS_SCALE:g}"
+    serialized = Measurement(f"{what}, serialized on file", file.seconds, file.tree_rss_mb)
+    serialized.load = file.load
+    together = Measurement(f"{what}, together on ducklake", lake.seconds, lake.tree_rss_mb)
+    together.load = lake.load
+    _against(together, serialized, file.seconds / TOGETHER_TARGET)
+    print(
+        f"  three runs: serialized on file / together on ducklake = "
+        f"{file.seconds / lake.seconds:.2f} (target >= {TOGETHER_TARGET})"
+    )
+    return [serialized, together]
+
+
+STEPS = {"extract": extraction_alone, "transform": transformation_alone, "three": three_runs_both}
+
+
+def run() -> list[Measurement]:
+    transformation.venv_on_path()
+    # Setup, not timed: a stale dbt manifest is re-parsed here, not by a measured process.
+    from project.resources.dbt import get_dbt_project
+
+    get_dbt_project()
+    results = []
+    for name, step in STEPS.items():
+        if name in WORKLOADS:
+            print(f"== backends: {name} (load {load_average()})", flush=True)
+            results += step()
+    print_table(results)
+    return results
+
+
+if __name__ == "__main__":
+    save("backends", run())
