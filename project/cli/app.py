@@ -1,12 +1,12 @@
 """The `pncp` Typer application and its single error convention.
 
 Every expected problem — a malformed argument, an unknown endpoint, SQL that would
-write, a locked or missing warehouse, a bad setting — ends the same way: one line
-`error: <what is wrong>` on stderr and exit code 2, before anything is written. Commands
-raise `CliError` (or let a known library error through); `PncpApp.__call__` turns those,
-and click's usage errors, into that line, so no traceback reaches an operator. Anything
-else is a bug: it is reported on one line too, with the traceback only when
-`PNCP_CLI_DEBUG=1`.
+write, a locked or missing warehouse, an unreachable lake catalog, a bad setting — ends
+the same way: one line `error: <what is wrong>` on stderr and exit code 2, before anything
+is written. Commands raise `CliError` (or let a known library error through);
+`PncpApp.__call__` turns those, and click's usage errors, into that line, so no traceback
+reaches an operator. Anything else is a bug: it is reported on one line too, with the
+traceback only when `PNCP_CLI_DEBUG=1`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,20 @@ import typer
 from typer.main import get_command
 
 from project.lib.backup import BackupError
+from project.lib.lake import RollbackError, SnapshotError
 from project.lib.query import UnsafeQueryError
-from project.lib.warehouse import WarehouseLockedError
+from project.lib.warehouse import CatalogUnavailableError, WarehouseLockedError
 from project.settings import SettingsError
 
 USAGE_ERROR = 2
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     SettingsError,
     WarehouseLockedError,
+    CatalogUnavailableError,
     UnsafeQueryError,
     BackupError,
+    SnapshotError,
+    RollbackError,
 )
 
 

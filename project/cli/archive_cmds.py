@@ -20,6 +20,7 @@ from project.cli.common import (
     reader,
     settings,
 )
+from project.lib import warehouse
 from project.lib.pncp import payload_store
 
 PANEL = "Archive"
@@ -61,14 +62,15 @@ def verify(
     config = settings()
     with reader(config) as conn:
         if not has_archive(conn):
-            raise CliError(f"warehouse {config.warehouse} holds no archive yet")
+            target = warehouse.target_from(config)
+            raise CliError(f"warehouse {target.describe()} holds no archive yet")
         pages = select_pages(
             conn, first=first, last=last, endpoints=names, fraction=sample or 1.0, seed=seed
         )
     if not pages:
         raise CliError("no archived pages match; check --range and --endpoint")
     typer.echo(f"verifying {len(pages)} pages against {config.pncp_base_url}", err=True)
-    root = payload_store.root_beside(config.warehouse)
+    root = payload_store.root_beside(warehouse.target_from(config).anchor)
     verdicts = verify_pages(root, pages, client_settings(config))
     for verdict in verdicts:
         if verdict.outcome is Outcome.OK:
@@ -106,7 +108,7 @@ def fetch_payload(
     from project.lib.pncp.archive import sha256_hex
 
     prefix = parse_sha256(sha256)
-    root = payload_store.root_beside(settings().warehouse)
+    root = payload_store.root_beside(warehouse.target_from(settings()).anchor)
     matches = sorted(root.glob(f"{prefix[:2]}/{prefix}*{payload_store.SUFFIX}"))
     if not matches:
         raise CliError(f"no stored payload with sha256 {prefix} in {root}")

@@ -86,22 +86,54 @@ def parse_sha256(text: str) -> str:
     return value
 
 
-def existing_warehouse(config: Settings) -> Path:
-    path = config.warehouse
-    if not path.exists():
-        raise CliError(f"warehouse {path} does not exist yet; create it with `pncp init`")
-    return path
+class WarehouseMissing(CliError):
+    """The warehouse has not been created yet (`pncp init` creates it)."""
+
+
+def existing_warehouse(config: Settings) -> warehouse.Target:
+    """The warehouse the settings name; a DuckDB file must exist already.
+
+    A lake is found when it is attached (`reading`): its catalog is in PostgreSQL.
+    """
+    target = warehouse.target_from(config)
+    if not target.is_lake and not target.path.exists():
+        raise WarehouseMissing(
+            f"warehouse {target.path} does not exist yet; create it with `pncp init`"
+        )
+    return target
+
+
+# DuckLake's error when a read-only attach finds no lake in the catalog schema.
+_NO_LAKE = "does not exist - and creating a new DuckLake is explicitly disabled"
+
+
+@contextmanager
+def reading(target: warehouse.Target) -> Iterator[None]:
+    """Turn a read-only attach that finds no lake into `WarehouseMissing` (file: no-op)."""
+    try:
+        yield
+    except warehouse.CatalogUnavailableError as exc:
+        if _NO_LAKE not in str(exc):
+            raise
+        raise WarehouseMissing(
+            f"warehouse {target.describe()} does not exist yet (no DuckLake in catalog schema "
+            f"{target.catalog_schema}); create it with `pncp init`"
+        ) from None
 
 
 @contextmanager
 def reader(config: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only warehouse connection; missing or locked is an error naming the fix."""
-    with warehouse.connection(
-        existing_warehouse(config),
-        read_only=True,
-        wait_s=Options.lock_wait_s,
-        config={"memory_limit": config.warehouse_memory_limit},
-    ) as conn:
+    target = existing_warehouse(config)
+    with (
+        reading(target),
+        warehouse.connection(
+            target,
+            read_only=True,
+            wait_s=Options.lock_wait_s,
+            config={"memory_limit": config.warehouse_memory_limit},
+        ) as conn,
+    ):
         yield conn
 
 

@@ -2,7 +2,9 @@
 
 Each check returns findings `OK|WARN|FAIL  <check>: <detail> (fix: ...)`. A check that
 cannot run because an earlier one failed says so instead of failing twice. The checks
-touch nothing: the warehouse write probe is a rolled-back transaction.
+touch nothing: the warehouse write probe is a rolled-back transaction, and on a DuckLake
+the catalog is attached read-only first, so a catalog with no lake yet is reported, not
+created.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from project.lib import extensions, warehouse
+from project.lib import extensions, lake, warehouse
 from project.lib.pncp import payload_store
 from project.lib.pncp.client import ClientSettings, PncpClient, PncpError
 from project.lib.pncp.endpoints import ENDPOINTS
@@ -110,6 +112,10 @@ def _months_with_open_failures(conn: duckdb.DuckDBPyConnection) -> list[tuple[st
 
 def check_warehouse(config: Settings) -> Iterator[Finding]:
     """Exists, not locked, readable, writable (rolled back), archive present, no open failures."""
+    target = warehouse.target_from(config)
+    if target.is_lake:
+        yield from _check_lake(target)
+        return
     path = config.warehouse
     if not path.exists():
         yield Finding(FAIL, "warehouse", f"{path} does not exist", "pncp init")
@@ -145,12 +151,17 @@ def check_warehouse(config: Settings) -> Iterator[Finding]:
         yield Finding(
             OK, "warehouse", f"{path} readable and writable, {tables} tables, {size_mb:.1f} MB"
         )
-        if not has_archive(conn):
-            yield Finding(WARN, "archive", "no raw/meta archive tables yet", "pncp init")
-            return
-        months = _months_with_open_failures(conn)
+        yield from _check_archive(conn)
     finally:
         conn.close()
+
+
+def _check_archive(conn: duckdb.DuckDBPyConnection) -> Iterator[Finding]:
+    """The archive's tables exist, and no failed request is open."""
+    if not has_archive(conn):
+        yield Finding(WARN, "archive", "no raw/meta archive tables yet", "pncp init")
+        return
+    months = _months_with_open_failures(conn)
     if months:
         listed = ", ".join(f"{n} in {m}" for m, n in months)
         fixes = "; ".join(f"pncp retry-failed {m}" for m, _ in months[:3])
@@ -159,8 +170,60 @@ def check_warehouse(config: Settings) -> Iterator[Finding]:
         yield Finding(OK, "failed requests", "none open")
 
 
+_CATALOG_FIX = "start PostgreSQL, or correct WAREHOUSE_CATALOG_URL / WAREHOUSE_CATALOG_SCHEMA"
+_NO_LAKE = "creating a new DuckLake is explicitly disabled"
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _check_lake(target: warehouse.Target) -> Iterator[Finding]:
+    """The lake's data path is writable; its catalog attaches and takes a (rolled back) write."""
+    data = target.path
+    if not data.is_dir():
+        yield Finding(FAIL, "lake data", f"{data} does not exist", "pncp init")
+    elif not os.access(data, os.W_OK | os.X_OK):
+        yield Finding(FAIL, "lake data", f"{data} is not writable", f"chmod -R u+w {data}")
+    else:
+        yield Finding(OK, "lake data", f"{data} exists and is writable")
+    try:
+        # Read-only first: a read-write attach would create a lake in an empty catalog.
+        warehouse.connect(target, read_only=True).close()
+        conn = warehouse.connect(target)
+    except warehouse.CatalogUnavailableError as exc:
+        if _NO_LAKE in str(exc):
+            yield Finding(
+                FAIL,
+                "warehouse",
+                f"{target.describe()}: no DuckLake in catalog schema {target.catalog_schema}",
+                "pncp init",
+            )
+        else:
+            yield Finding(FAIL, "warehouse", _one_line(str(exc)), _CATALOG_FIX)
+        return
+    try:
+        tables, size = lake.size(conn)
+        current = lake.current_snapshot(conn).id
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute("CREATE TABLE main.doctor_write_probe (probe INTEGER)")
+        conn.execute("ROLLBACK")
+        yield Finding(
+            OK,
+            "warehouse",
+            f"{target.describe()}: catalog schema {target.catalog_schema} attached, readable "
+            f"and writable, {tables} tables, {size / 2**20:.1f} MB, snapshot {current}",
+        )
+        yield from _check_archive(conn)
+    except duckdb.Error as exc:
+        detail = _one_line(warehouse.redact(str(exc), target.catalog_url()))
+        yield Finding(FAIL, "warehouse", f"{target.describe()}: {detail}", _CATALOG_FIX)
+    finally:
+        conn.close()
+
+
 def check_payload_store(config: Settings) -> Finding:
-    root = payload_store.root_beside(config.warehouse)
+    root = payload_store.root_beside(warehouse.target_from(config).anchor)
     if not root.exists():
         return Finding(WARN, "payload store", f"{root} does not exist yet", "pncp init")
     if not os.access(root, os.W_OK):
@@ -217,13 +280,23 @@ def check_instance(config: Settings) -> Finding:
     return Finding(OK, "dagster instance", f"{home} ({storage}, {runs} runs)")
 
 
+def _expected_slots(config: Settings) -> str:
+    slots = config.warehouse_slots
+    if config.warehouse_backend == "ducklake":
+        return f"{slots} slot{'s' if slots != 1 else ''} (WAREHOUSE_WRITERS on ducklake)"
+    return "1 slot (one writer on a DuckDB file)"
+
+
 def check_warehouse_pool(config: Settings) -> Finding:
-    """Who holds the warehouse pool; a holder whose process is gone is reported with the fix."""
-    from project.cli.runs_cmds import pool_holders
+    """Who holds the warehouse pool, and whether it admits as many writers as the backend
+    takes; a holder whose process is gone is reported with the fix."""
+    from project.cli.runs_cmds import pool_holders, pool_limit
 
     pool = config.warehouse_pool
+    expected = _expected_slots(config)
     try:
         found = pool_holders(config)
+        limit = pool_limit(config)
     except Exception as exc:
         return Finding(WARN, "warehouse pool", f"cannot read the pool {pool}: {exc}")
     dead = [h for h in found if h.dead_reason]
@@ -235,9 +308,18 @@ def check_warehouse_pool(config: Settings) -> Finding:
             " or ".join(f"pncp free-run {h.run_id}" for h in dead)
             + " (any run that needs the warehouse also frees it)",
         )
+    if limit is not None and limit != config.warehouse_slots:
+        return Finding(
+            WARN,
+            "warehouse pool",
+            f"{pool} admits {limit} writer(s); the warehouse expects {expected}",
+            "the next run or pncp backup sets it, or: "
+            f"dagster instance concurrency set {pool} {config.warehouse_slots}",
+        )
     if found:
-        return Finding(OK, "warehouse pool", "held by " + "; ".join(h.describe() for h in found))
-    return Finding(OK, "warehouse pool", f"{pool} is free")
+        held = "; ".join(h.describe() for h in found)
+        return Finding(OK, "warehouse pool", f"{pool} ({expected}) held by {held}")
+    return Finding(OK, "warehouse pool", f"{pool} is free ({expected})")
 
 
 def check_api(config: Settings) -> Finding:
@@ -288,7 +370,8 @@ def run_checks(min_free_gb: float) -> Iterator[Finding]:
         yield Finding(WARN, "remaining checks", "skipped: they need valid settings")
         return
     yield Finding(OK, "settings", f"valid (data dir {config.data_path})")
-    yield check_disk(config.data_path, min_free_gb)
+    target = warehouse.target_from(config)
+    yield check_disk(target.path if target.is_lake else config.data_path, min_free_gb)
     yield from check_warehouse(config)
     yield check_payload_store(config)
     yield check_extensions()

@@ -8,6 +8,7 @@ complete costs no request.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections import defaultdict
@@ -18,6 +19,7 @@ import typer
 
 from project.cli.app import CliError, CommandFailed, app
 from project.cli.common import (
+    WarehouseMissing,
     client_settings,
     parse_day,
     parse_endpoints,
@@ -202,9 +204,10 @@ def dry_run(
     config = settings()
     work = [(ENDPOINTS[name], day) for name in names for day in days]
     checkpoints: dict = {}
-    if config.warehouse.exists():
-        with reader(config) as conn:  # closed before the requests: never blocks a writer
-            checkpoints = read_checkpoints(conn, work)
+    # No warehouse yet: nothing archived, every slice is planned from its page 1. The
+    # reader is closed before the requests: it never blocks a writer.
+    with contextlib.suppress(WarehouseMissing), reader(config) as conn:
+        checkpoints = read_checkpoints(conn, work)
     plans = plan_extraction(checkpoints, client_settings(config), work)
     _print_plan(config, first, days, names, plans)
 

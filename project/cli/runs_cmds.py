@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -30,31 +31,54 @@ PANEL = "Runs"
 
 @contextmanager
 def warehouse_lease(config: Settings, command: str, wait_s: float) -> Iterator[None]:
-    """Hold the warehouse lease for a command that replaces or copies the warehouse.
+    """Hold the whole warehouse pool for a command that copies, replaces or rolls back the
+    warehouse.
 
-    Backup, rollback and reset take it like any writer, so they never run between two
-    commits of an extraction or under a dbt build (which does not wait for DuckDB's file
-    lock). Waits up to `wait_s` (`--lock-wait`), naming the holder when it gives up.
+    Backup, rollback and reset take it like writers, so they never run between two commits
+    of an extraction or under a dbt build (which does not wait for DuckDB's file lock). On
+    a file the pool has one slot; on a lake it admits WAREHOUSE_WRITERS writers at once,
+    and the command claims every slot, one after the other, so no writer commits while a
+    snapshot is recorded, rolled back to or cleared. Waits up to `wait_s` (`--lock-wait`)
+    in all, naming the holders when it gives up (and then frees what it claimed).
     """
     import dagster as dg
 
-    from project.resources.warehouse_lease import WarehouseBusyError, WarehouseLease
+    from project.resources.warehouse_lease import (
+        GIVEN_BACK,
+        TAKEN,
+        WarehouseBusyError,
+        WarehouseLease,
+    )
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    def log_waits(message: str) -> None:  # the first slot's lease reports taking and giving
+        if not message.startswith((TAKEN, GIVEN_BACK)):
+            log(message)
 
     ensure_dagster_home(config)
-    with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
-        lease = WarehouseLease(
-            instance,
-            config.warehouse_pool,
-            f"cli:{command}:{os.getpid()}",
-            command,
-            label=f"pncp {command}",
-            log=lambda message: print(message, file=sys.stderr),
-        )
-        try:
-            with lease.hold(wait_s=wait_s):
-                yield
-        except WarehouseBusyError as exc:
-            raise CliError(f"{exc}; retry later or raise --lock-wait") from exc
+    slots = config.warehouse_slots
+    deadline = time.monotonic() + wait_s
+    with (
+        dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance,
+        ExitStack() as held,
+    ):
+        for n in range(slots):
+            lease = WarehouseLease(
+                instance,
+                config.warehouse_pool,
+                f"cli:{command}:{os.getpid()}",
+                command if n == 0 else f"{command}#{n + 1}",
+                label=f"pncp {command}",
+                log=log if n == 0 else log_waits,
+                slots=slots,
+            )
+            try:
+                held.enter_context(lease.hold(wait_s=max(0.0, deadline - time.monotonic())))
+            except WarehouseBusyError as exc:
+                raise CliError(f"{exc}; retry later or raise --lock-wait") from exc
+        yield
 
 
 def pool_holders(config: Settings) -> list[Holder]:
@@ -67,6 +91,20 @@ def pool_holders(config: Settings) -> list[Holder]:
 
     with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
         return holders(instance, config.warehouse_pool, STALE_AFTER_S)
+
+
+def pool_limit(config: Settings) -> int | None:
+    """The slots the instance gives the warehouse pool; None when it sets no limit (yet)."""
+    if not (config.dagster_home_path / "dagster.yaml").exists():
+        return None
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(config.dagster_home_path)) as instance:
+        storage = instance.event_log_storage
+        if not storage.supports_global_concurrency_limits:
+            return None
+        limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
+    return limits.get(config.warehouse_pool)
 
 
 def dead_holders(config: Settings) -> list[Holder]:

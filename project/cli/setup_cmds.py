@@ -12,7 +12,7 @@ import typer
 
 from project.cli.app import CommandFailed, Options, app
 from project.cli.common import settings
-from project.lib import warehouse
+from project.lib import lake, warehouse
 from project.lib.instance import ensure_dagster_home
 from project.lib.pncp import payload_store
 from project.settings import PROJECT_ROOT
@@ -44,12 +44,15 @@ def init(
         shutil.copyfile(PROJECT_ROOT / ".env.example", env_file)
         typer.echo(f".env       {env_file} created from .env.example")
     config = settings()
-    existed = config.warehouse.exists()
+    target = warehouse.target_from(config)
+    existed = target.path.exists()
     with warehouse.connection(
-        config.warehouse,
+        target,
         wait_s=Options.lock_wait_s,
         config={"memory_limit": config.warehouse_memory_limit},
     ) as conn:
+        if target.is_lake:  # attaching created the lake if its catalog had none
+            existed = lake.current_snapshot(conn).id > 0
         ensure_archive(conn)
         schemas = [
             row[0]
@@ -59,8 +62,8 @@ def init(
             ).fetchall()
         ]
     state = "ready" if existed else "created"
-    typer.echo(f"warehouse  {config.warehouse} {state} (schemas: {', '.join(schemas)})")
-    typer.echo(f"payloads   {payload_store.root_beside(config.warehouse)}")
+    typer.echo(f"warehouse  {target.describe()} {state} (schemas: {', '.join(schemas)})")
+    typer.echo(f"payloads   {payload_store.root_beside(target.anchor)}")
     home = ensure_dagster_home(config)
     typer.echo(f"instance   DAGSTER_HOME={home} (dagster.yaml rendered)")
     typer.echo("next: pncp doctor, then pncp run --latest (or pncp ui)")
@@ -77,7 +80,10 @@ def doctor(
 
     Checks: Python and package versions (against uv.lock), settings, disk space, the
     warehouse (exists, not locked, readable, writable), the payload store, open failed
-    requests, the Dagster instance storage, and that the PNCP API answers.
+    requests, the Dagster instance storage, the warehouse pool (free, and as many slots
+    as the backend takes), and that the PNCP API answers. On a DuckLake the warehouse
+    check attaches the catalog (named by host and database, never with its password)
+    and checks that the lake's data path exists and is writable.
 
     Example: pncp doctor --strict
     """

@@ -1,7 +1,8 @@
 """Reading the warehouse: ad-hoc SQL, the catalog, a month's recovery status.
 
-All three open the warehouse read-only, so they never wait for a pool slot and never
-change anything; they fail fast (exit 2) while a writer holds the file.
+All three open the warehouse read-only (a DuckDB file, or a DuckLake attached
+READ_ONLY), so they never wait for a pool slot and never change anything; on a file they
+fail fast (exit 2) while a writer holds it, a lake is read while runs write to it.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from project.cli.common import (
     parse_endpoints,
     parse_month,
     reader,
+    reading,
     render_table,
     settings,
     write_atomically,
 )
-from project.lib import catalog, query
+from project.lib import catalog, query, warehouse
 from project.lib.pncp import payload_store  # noqa: F401  (registers its side store: query reads it)
 
 PANEL = "Warehouse"
@@ -88,8 +90,10 @@ def query_command(
     """Run one read-only SQL statement on the warehouse and print its result.
 
     The warehouse is opened read-only with file access switched off, and anything but a
-    read (DROP, INSERT, ATTACH, COPY ... TO, SET, INSTALL, ...) is refused before it runs.
-    raw.payload_json reads the stored bodies.
+    read (DROP, INSERT, ATTACH, COPY ... TO, SET, INSTALL, postgres_scan(), ...) is
+    refused before it runs. raw.payload_json reads the stored bodies. On a DuckLake the
+    lake is attached READ_ONLY, and its past is readable too: `FROM raw.api_requests AT
+    (VERSION => 42)` (snapshot ids: `pncp backup --list`).
 
     Example: pncp query "SELECT endpoint, count(*) FROM raw.api_requests GROUP BY 1"
     """
@@ -100,11 +104,13 @@ def query_command(
     if fmt is QueryFormat.parquet and output is None and sys.stdout.isatty():
         raise CliError("parquet is binary: pass --output FILE or redirect stdout")
     config = settings()
-    with query.sandboxed_reader(
-        existing_warehouse(config),
-        wait_s=Options.lock_wait_s,
-        memory_limit=config.warehouse_memory_limit,
-    ) as conn:
+    target = existing_warehouse(config)
+    with (
+        reading(target),
+        query.sandboxed_reader(
+            target, wait_s=Options.lock_wait_s, memory_limit=config.warehouse_memory_limit
+        ) as conn,
+    ):
         try:
             data = _serialize(conn, statement, fmt, max_rows)
         except duckdb.Error as exc:
@@ -148,7 +154,9 @@ def dump_catalog(
     if fmt is CatalogFormat.json:
         text = catalog.to_json(tables)
     else:
-        text = catalog.to_markdown(tables, f"Warehouse catalog: {config.warehouse.name}")
+        target = warehouse.target_from(config)
+        name = f"ducklake {target.catalog_schema}" if target.is_lake else target.path.name
+        text = catalog.to_markdown(tables, f"Warehouse catalog: {name}")
     if output is not None:
         write_atomically(output, text.encode())
         typer.echo(f"wrote {output} ({len(tables)} tables and views)", err=True)

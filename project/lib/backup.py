@@ -19,6 +19,12 @@ renames; the database copy is checked against its sha256 before anything live is
 touched. Backups of the earlier layout (one `payloads/` copy of the `payloads/`
 directory beside the warehouse) still restore: a store under that directory is found at
 the same place in the backup.
+
+A DuckLake warehouse keeps every committed state as a snapshot (`project.lib.lake`), so
+its backup copies nothing: `record_snapshot` writes a directory holding only
+`backup.json`, with the id of the lake's current snapshot, and a restore rolls the lake
+back to it. Its side stores are left in place, then and on restore: they are
+content-addressed and append-only, so the files any snapshot's rows name are all there.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 
 import duckdb
 
-from project.lib import stores, warehouse
+from project.lib import lake, stores, warehouse
 
 MANIFEST = "backup.json"
 DATABASE = "warehouse.duckdb"
@@ -62,6 +68,8 @@ class Backup:
     store_bytes: int
     tables: int
     stores: tuple[str, ...] = ()  # names of the side stores copied; () in legacy backups
+    backend: str = "file"  # `ducklake`: a record of `snapshot_id`, no copy
+    snapshot_id: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "path": str(self.path), "stores": list(self.stores)}
@@ -70,6 +78,11 @@ class Backup:
     def legacy(self) -> bool:
         """Taken with the earlier `payloads/` layout."""
         return not (self.path / STORES).is_dir() and (self.path / LEGACY_PAYLOADS).is_dir()
+
+    @property
+    def is_snapshot(self) -> bool:
+        """A DuckLake backup: the record of a snapshot id."""
+        return self.snapshot_id is not None
 
 
 def _wal(path: Path) -> Path:
@@ -122,12 +135,8 @@ def _stage_database(
 ) -> _Staged:
     """Copy the (checkpointed, locked) database file into a hidden backup directory."""
     created = datetime.now(UTC)
-    stamp = created.strftime("%Y%m%dT%H%M%SZ")
-    backups.mkdir(parents=True, exist_ok=True)
-    final = _unique_dir(backups, f"{stamp}-{reason}" if reason else stamp)
-    staged = _Staged(
-        created, final, backups / f".{final.name}.partial", path, stores.store_paths(path), reason
-    )
+    final, partial = _backup_dir(backups, created, reason)
+    staged = _Staged(created, final, partial, path, stores.store_paths(path), reason)
     try:
         staged.partial.mkdir()
         shutil.copy2(path, staged.partial / DATABASE)
@@ -135,6 +144,14 @@ def _stage_database(
         shutil.rmtree(staged.partial, ignore_errors=True)
         raise
     return staged
+
+
+def _backup_dir(backups: Path, created: datetime, reason: str) -> tuple[Path, Path]:
+    """A new backup's final directory and the hidden one it is assembled in."""
+    stamp = created.strftime("%Y%m%dT%H%M%SZ")
+    backups.mkdir(parents=True, exist_ok=True)
+    final = _unique_dir(backups, f"{stamp}-{reason}" if reason else stamp)
+    return final, backups / f".{final.name}.partial"
 
 
 def _complete(staged: _Staged) -> Backup:
@@ -166,13 +183,10 @@ def _complete(staged: _Staged) -> Backup:
             tables=int(tables),
             stores=tuple(staged.stores),
         )
-        manifest = {k: v for k, v in backup.as_dict().items() if k not in ("name", "path")}
-        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        partial.rename(staged.final)
+        return _write(backup, partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return backup
 
 
 def backup_locked(
@@ -197,6 +211,81 @@ def create_backup(path: Path, backups: Path, *, wait_s: float, reason: str = "")
     return _complete(staged)
 
 
+def _write(backup: Backup, partial: Path) -> Backup:
+    """Write the manifest into the hidden directory and make the backup visible."""
+    manifest = {k: v for k, v in backup.as_dict().items() if k not in ("name", "path")}
+    if not backup.is_snapshot:  # file backups keep the manifest layout older code reads
+        del manifest["backend"], manifest["snapshot_id"]
+    (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    partial.rename(backup.path)
+    return backup
+
+
+def lake_source(target: warehouse.Target) -> str:
+    """How a lake backup names its lake: catalog (no secret), its schema, data path."""
+    return f"{target.describe()}, catalog schema {target.catalog_schema}"
+
+
+def record_snapshot(
+    conn: duckdb.DuckDBPyConnection, target: warehouse.Target, backups: Path, reason: str = ""
+) -> Backup:
+    """Back up a DuckLake: record its current snapshot under `backups` (nothing is copied).
+
+    The caller holds the whole warehouse pool, so the snapshot falls between runs, never
+    between two commits of one.
+    """
+    created = datetime.now(UTC)
+    current = lake.current_snapshot(conn)
+    tables, size = lake.size(conn)
+    final, partial = _backup_dir(backups, created, reason)
+    backup = Backup(
+        name=final.name,
+        path=final,
+        created_at=created.isoformat(timespec="seconds"),
+        reason=reason or "manual",
+        source=lake_source(target),
+        warehouse_bytes=size,
+        warehouse_sha256="",
+        store_files=0,
+        store_bytes=0,
+        tables=tables,
+        backend="ducklake",
+        snapshot_id=current.id,
+    )
+    try:
+        partial.mkdir()
+        return _write(backup, partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def check_snapshot_backup(backup: Backup, target: warehouse.Target) -> int:
+    """The snapshot id a DuckLake backup recorded of the lake `target`, or BackupError."""
+    if not backup.is_snapshot:
+        raise BackupError(
+            f"backup {backup.name} is a copy of the DuckDB file {backup.source}; "
+            "restore it with WAREHOUSE_BACKEND=file"
+        )
+    if backup.source != lake_source(target):
+        raise BackupError(
+            f"backup {backup.name} records snapshot {backup.snapshot_id} of another lake "
+            f"({backup.source}), not of {lake_source(target)}"
+        )
+    return int(backup.snapshot_id)
+
+
+def restore_snapshot_locked(
+    conn: duckdb.DuckDBPyConnection, backup: Backup, target: warehouse.Target
+) -> lake.RollbackReport:
+    """Roll the lake back to the snapshot `backup` recorded (the caller holds the pool)."""
+    snapshot_id = check_snapshot_backup(backup, target)
+    try:
+        return lake.rollback(conn, target, snapshot_id, message=f"rollback to backup {backup.name}")
+    except lake.SnapshotError as exc:
+        raise BackupError(f"backup {backup.name}: {exc}") from None
+
+
 def _load(directory: Path) -> Backup:
     data = json.loads((directory / MANIFEST).read_text())
     # Manifests of the earlier layout counted `payload_*`, and had no store names.
@@ -214,13 +303,17 @@ def list_backups(backups: Path) -> list[Backup]:
     return [_load(d) for d in sorted(found, key=lambda d: d.name)]
 
 
-def find_backup(backups: Path, ref: str) -> Backup:
-    """A backup by name (`20240801T020000Z`), `latest`, or a directory path."""
+def find_backup(backups: Path, ref: str, *, snapshots: bool | None = None) -> Backup:
+    """A backup by name (`20240801T020000Z`), `latest`, or a directory path.
+
+    With `snapshots`, `latest` is the latest DuckLake record (True) or file copy (False).
+    """
     available = list_backups(backups)
     if ref == "latest":
-        if not available:
+        kind = [b for b in available if snapshots is None or b.is_snapshot == snapshots]
+        if not kind:
             raise BackupError(f"no backups under {backups}; take one with `pncp backup`")
-        return available[-1]
+        return kind[-1]
     for backup in available:
         if backup.name == ref:
             return backup
@@ -233,6 +326,11 @@ def find_backup(backups: Path, ref: str) -> Backup:
 
 def check_backup(backup: Backup) -> None:
     """Raise BackupError unless the backup's database matches the sha256 it was taken with."""
+    if backup.is_snapshot:
+        raise BackupError(
+            f"backup {backup.name} records snapshot {backup.snapshot_id} of a DuckLake "
+            f"({backup.source}); roll it back with WAREHOUSE_BACKEND=ducklake"
+        )
     source_db = backup.path / DATABASE
     if not source_db.is_file() or _file_sha256(source_db) != backup.warehouse_sha256:
         raise BackupError(f"backup {backup.name} is damaged: {DATABASE} fails its sha256")

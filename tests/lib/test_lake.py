@@ -208,3 +208,24 @@ def test_snapshot_functions_need_a_lake(tmp_path) -> None:
         pytest.raises(ValueError, match="DuckLake"),
     ):
         lake.current_snapshot(file_conn)
+
+
+@on_lake
+def test_a_rollback_that_fails_changes_nothing(
+    conn: duckdb.DuckDBPyConnection, warehouse_target: warehouse.Target, base: int
+) -> None:
+    # A view of the snapshot that cannot be created again: the table it read was dropped.
+    conn.execute("CREATE TABLE shop.gone AS SELECT 1 AS x")
+    conn.execute("CREATE VIEW shop.dangling AS SELECT * FROM shop.gone")
+    conn.execute("DROP TABLE shop.gone")
+    broken = lake.current_snapshot(conn).id
+    conn.execute("DROP VIEW shop.dangling")
+    conn.execute("INSERT INTO shop.orders VALUES (5000, 1)")
+    orders, tables = _rows(conn), _tables(conn)
+
+    with pytest.raises(lake.RollbackError, match=f"rollback to snapshot {broken} failed"):
+        lake.rollback(conn, warehouse_target, broken)
+
+    assert _rows(conn) == orders
+    assert _tables(conn) == tables
+    assert lake.snapshots(conn, after=broken)[-1].message is None, "no rollback committed"
