@@ -301,7 +301,7 @@ def _attached_at(
         "READ_ONLY",
     ]
     try:
-        conn.execute(f"ATTACH 'ducklake:postgres:{_literal(url)}' AS {PAST} ({', '.join(options)})")
+        conn.execute(f"ATTACH '{_literal(target.attach_path())}' AS {PAST} ({', '.join(options)})")
     except duckdb.Error as exc:
         raise RollbackError(
             f"could not read snapshot {snapshot_id} of {target.describe()}: "

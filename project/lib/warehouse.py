@@ -35,7 +35,7 @@ import duckdb
 
 from project.lib import extensions
 from project.settings import CATALOG_ENV as CATALOG_ENV_NAME
-from project.settings import Settings
+from project.settings import Settings, libpq_conninfo
 
 # A source of write sessions: each call gives a connection for one short piece of work
 # and may wait (abandoned when the event is set) until the warehouse is free. Dagster
@@ -94,6 +94,15 @@ class Target:
         if not self.is_lake:
             return str(self.path)
         return f"ducklake (catalog {catalog_label(self.catalog_url())}, data {self.path})"
+
+    def attach_path(self) -> str:
+        """`ducklake:postgres:<libpq keywords>` without the password, which goes to libpq
+        through PGPASSWORD: DuckDB shows an ATTACH path to anyone who can query
+        `duckdb_databases()` (the read-only `pncp query` included) and quotes it in errors."""
+        conninfo, password = libpq_conninfo(self.catalog_url())
+        if password:
+            os.environ["PGPASSWORD"] = password
+        return f"ducklake:postgres:{conninfo}"
 
     def catalog_url(self) -> str:
         url = os.environ.get(self.catalog_env, "").strip()
@@ -227,7 +236,7 @@ def _open_lake(
         options.append("READ_ONLY")
     try:
         conn.execute(
-            f"ATTACH 'ducklake:postgres:{_quote(url)}' AS {LAKE_ALIAS} ({', '.join(options)})"
+            f"ATTACH '{_quote(target.attach_path())}' AS {LAKE_ALIAS} ({', '.join(options)})"
         )
         conn.execute(f"USE {LAKE_ALIAS}")
     except duckdb.Error as exc:

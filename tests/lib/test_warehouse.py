@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -154,3 +155,21 @@ def test_writers_that_conflict_on_a_lake_commit_in_turn(lakes, monkeypatch, tmp_
             conn.close()
     assert rows == [(1, 1), (2, 1)]
     assert len(attempts) == 3, "one of the two commits conflicted and ran again"
+
+
+def test_the_catalog_password_is_not_in_the_attach_path_a_query_can_read(
+    lakes, monkeypatch, tmp_path: Path
+) -> None:
+    with lakes.catalog() as schema:
+        lakes.use(monkeypatch, schema)
+        url = os.environ["WAREHOUSE_CATALOG_URL"].replace("://postgres@", "://postgres:pw-x1@")
+        monkeypatch.setenv("WAREHOUSE_CATALOG_URL", url)
+        monkeypatch.setenv("PGPASSWORD", "")  # restored after the test
+        target = warehouse.Target("ducklake", tmp_path / "files", schema)
+        for read_only in (False, True):
+            with warehouse.connection(target, read_only=read_only) as conn:
+                if not read_only:
+                    warehouse.ensure_schemas(conn)
+                paths = conn.execute("SELECT path FROM duckdb_databases()").fetchall()
+            assert not any("pw-x1" in str(path) for (path,) in paths)
+        assert os.environ["PGPASSWORD"] == "pw-x1", "libpq gets it from the environment"
