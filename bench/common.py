@@ -158,6 +158,7 @@ def lake_catalog() -> Iterator[str]:
     try:
         yield schema
     finally:
+        warehouse.close_lakes()  # this process's catalog connections, before the drop
         admin = psycopg2.connect(catalog_url(), connect_timeout=10)
         admin.autocommit = True
         try:

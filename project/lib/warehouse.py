@@ -357,7 +357,9 @@ def retry_conflicts(
 
 def cursor_of(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A cursor (for another thread) on the database `conn` uses: `USE` is per connection."""
-    database = conn.execute("SELECT current_database()").fetchone()[0]
+    # fetchall, not fetchone: a result left unread keeps `conn`'s transaction open, and on
+    # a lake that is a catalog transaction idle in PostgreSQL for as long as `conn` lives.
+    ((database,),) = conn.execute("SELECT current_database()").fetchall()
     cursor = conn.cursor()
     cursor.execute(f'USE "{database}"')
     return cursor

@@ -173,3 +173,32 @@ def test_the_catalog_password_is_not_in_the_attach_path_a_query_can_read(
                 paths = conn.execute("SELECT path FROM duckdb_databases()").fetchall()
             assert not any("pw-x1" in str(path) for (path,) in paths)
         assert os.environ["PGPASSWORD"] == "pw-x1", "libpq gets it from the environment"
+
+
+def test_a_closed_lake_connection_leaves_no_catalog_transaction_open(
+    lakes, monkeypatch, tmp_path: Path
+) -> None:
+    """The process keeps its lake DuckDB between connections; it must not keep a catalog
+    transaction open in PostgreSQL (it would block DDL on the catalog, and vacuum)."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    with lakes.catalog() as schema:
+        lakes.use(monkeypatch, schema)
+        target = warehouse.Target("ducklake", tmp_path / "files", schema)
+        for _ in range(2):
+            with warehouse.connection(target) as conn:
+                warehouse.ensure_schemas(conn)
+                warehouse.create_tables(conn, "CREATE TABLE IF NOT EXISTS raw.t (x INT)")
+                conn.execute("INSERT INTO raw.t VALUES (1)")
+                assert conn.execute("SELECT count(*) FROM raw.t").fetchone()[0] >= 1
+        admin = psycopg2.connect(os.environ["WAREHOUSE_CATALOG_URL"], connect_timeout=5)
+        try:
+            with admin.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE state LIKE 'idle in transaction%%' AND query LIKE %s",
+                    [f"%{schema}%"],
+                )
+                open_transactions = cur.fetchone()[0]
+        finally:
+            admin.close()
+    assert open_transactions == 0
