@@ -90,16 +90,22 @@ def warehouse_path() -> Path:
 BACKENDS = ("file", "ducklake")
 
 
-@contextmanager
-def lake_catalog() -> Iterator[str]:
-    """A fresh DuckLake catalog: a schema of its own in the local PostgreSQL, dropped after."""
+def pg_admin(service: str = "PostgreSQL"):
+    """An autocommit connection to the local PostgreSQL, or skip/fail naming `service`."""
     psycopg2 = pytest.importorskip("psycopg2")
-    schema = f"lake_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        service_unavailable("PostgreSQL (the DuckLake catalog)", exc)
+        service_unavailable(service, exc)
     admin.autocommit = True
+    return admin
+
+
+@contextmanager
+def lake_catalog() -> Iterator[str]:
+    """A fresh DuckLake catalog: a schema of its own in the local PostgreSQL, dropped after."""
+    schema = f"lake_{uuid.uuid4().hex[:10]}"
+    admin = pg_admin("PostgreSQL (the DuckLake catalog)")
     try:
         yield schema
     finally:
@@ -155,13 +161,8 @@ def postgres_database() -> Iterator[str]:
 
     Per test, not per session: Dagster run storage in one test must not see another's runs.
     """
-    psycopg2 = pytest.importorskip("psycopg2")
     name = f"test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        service_unavailable("PostgreSQL", exc)
-    admin.autocommit = True
+    admin = pg_admin()
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]

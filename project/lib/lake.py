@@ -294,14 +294,8 @@ def _attached_at(
 ) -> Iterator[str]:
     """The lake at `snapshot_id`, attached read-only as PAST for the block."""
     url = target.catalog_url()
-    options = [
-        f"DATA_PATH '{_literal(str(target.path) + '/')}'",
-        f"METADATA_SCHEMA '{_literal(target.catalog_schema)}'",
-        f"SNAPSHOT_VERSION {int(snapshot_id)}",
-        "READ_ONLY",
-    ]
     try:
-        conn.execute(f"ATTACH '{_literal(target.attach_path())}' AS {PAST} ({', '.join(options)})")
+        conn.execute(target.attach_sql(PAST, f"SNAPSHOT_VERSION {int(snapshot_id)}", "READ_ONLY"))
     except duckdb.Error as exc:
         raise RollbackError(
             f"could not read snapshot {snapshot_id} of {target.describe()}: "
@@ -311,10 +305,6 @@ def _attached_at(
         yield PAST
     finally:
         conn.execute(f"DETACH {PAST}")
-
-
-def _literal(text: str) -> str:
-    return text.replace("'", "''")
 
 
 @contextmanager
@@ -339,9 +329,10 @@ def _create_in_schema(conn: duckdb.DuckDBPyConnection, catalog: str, schema: str
 
 def _changed_rows(catalog: str, schema: str, table: str, first: int, last: int) -> str:
     """SQL for the row ids of `table` changed in snapshots first..last (inclusive)."""
+    q = warehouse.quote_literal
     return (
-        f"SELECT rowid FROM ducklake_table_changes('{_literal(catalog)}', '{_literal(schema)}', "
-        f"'{_literal(table)}', {int(first)}, {int(last)})"
+        f"SELECT rowid FROM ducklake_table_changes('{q(catalog)}', '{q(schema)}', "
+        f"'{q(table)}', {int(first)}, {int(last)})"
     )
 
 

@@ -104,6 +104,17 @@ class Target:
             os.environ["PGPASSWORD"] = password
         return f"ducklake:postgres:{conninfo}"
 
+    def attach_sql(self, alias: str, *options: str) -> str:
+        """`ATTACH` of this lake as `alias`, with its data path and catalog schema and any
+        further `options` (READ_ONLY, SNAPSHOT_VERSION n): one statement for every reader,
+        writer and time-traveller, so none attaches another lake by mistake."""
+        settings = [
+            f"DATA_PATH '{quote_literal(str(self.path) + '/')}'",
+            f"METADATA_SCHEMA '{quote_literal(self.catalog_schema)}'",
+            *options,
+        ]
+        return f"ATTACH '{quote_literal(self.attach_path())}' AS {alias} ({', '.join(settings)})"
+
     def catalog_url(self) -> str:
         url = os.environ.get(self.catalog_env, "").strip()
         if not url:
@@ -230,14 +241,8 @@ def _open_lake(
     if not read_only:
         target.path.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(config={**extensions.connection_config(), **(config or {})})
-    options = [f"DATA_PATH '{_quote(str(target.path) + '/')}'"]
-    options.append(f"METADATA_SCHEMA '{_quote(target.catalog_schema)}'")
-    if read_only:
-        options.append("READ_ONLY")
     try:
-        conn.execute(
-            f"ATTACH '{_quote(target.attach_path())}' AS {LAKE_ALIAS} ({', '.join(options)})"
-        )
+        conn.execute(target.attach_sql(LAKE_ALIAS, *(["READ_ONLY"] if read_only else [])))
         conn.execute(f"USE {LAKE_ALIAS}")
     except duckdb.Error as exc:
         conn.close()
@@ -247,7 +252,8 @@ def _open_lake(
     return conn
 
 
-def _quote(text: str) -> str:
+def quote_literal(text: str) -> str:
+    """`text` as the inside of a SQL string literal."""
     return text.replace("'", "''")
 
 
@@ -269,7 +275,7 @@ def anchor_of(conn: duckdb.DuckDBPyConnection) -> Path:
         data_path = conn.execute(
             "SELECT value FROM ducklake_options(?) WHERE option_name = 'data_path'", [name]
         ).fetchone()[0]
-        return Path(data_path.rstrip("/")).parent / "warehouse.ducklake"
+        return Target("ducklake", Path(data_path.rstrip("/"))).anchor
     if not path:
         raise ValueError("side stores need a file-backed warehouse or a lake, not :memory:")
     return Path(path)
