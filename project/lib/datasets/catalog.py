@@ -1,0 +1,141 @@
+"""The dataset catalog: names to datasets, from `conf/` (see `config`) and factories.
+
+`Catalog.load` validates every explicit entry at once (type known, required fields present,
+no unknown field, credentials declared), so a broken catalog fails when the definitions
+load, naming file, line and entry. Factory entries are checked against the names the
+code location needs (`check_names`): a name no entry or pattern serves, or a pattern that
+serves no name, is an error too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from project.lib.datasets import databases, files, reports  # noqa: F401 - register the types
+from project.lib.datasets import factories
+from project.lib.datasets.base import REGISTRY, Dataset
+from project.lib.datasets.config import CatalogConfig, CatalogError, load, resolve_credentials
+
+# Fields holding paths, resolved against the project root when relative.
+_PATH_FIELDS = ("filepath", "path", "database")
+
+
+class Catalog:
+    def __init__(self, config: CatalogConfig, root: Path) -> None:
+        self.config, self.root = config, root
+        self.explicit = {n: e for n, e in config.entries.items() if not factories.is_pattern(n)}
+        self.patterns = {n: e for n, e in config.entries.items() if factories.is_pattern(n)}
+        for name, entry in self.explicit.items():
+            self._build(name, entry)
+        for pattern, entry in self.patterns.items():
+            self._check_entry(pattern, entry)
+
+    @classmethod
+    def load(cls, conf_dir: Path, env: str | None = None, root: Path | None = None) -> Catalog:
+        conf_dir = conf_dir.resolve()
+        return cls(load(conf_dir, env), root or conf_dir.parent)
+
+    @property
+    def env(self) -> str:
+        return self.config.env
+
+    def names(self) -> list[str]:
+        return sorted(self.explicit)
+
+    def __contains__(self, name: str) -> bool:
+        return self.resolve(name) is not None
+
+    def resolve(self, name: str) -> str | None:
+        """The entry serving `name`: itself, or the pattern that matches it, or None."""
+        if name in self.explicit:
+            return name
+        found = factories.match(name, self.patterns)
+        return found[0] if found else None
+
+    def get(self, name: str) -> Dataset:
+        if name in self.explicit:
+            return self._build(name, self.explicit[name])
+        found = factories.match(name, self.patterns)
+        if found is None:
+            raise CatalogError(
+                f"no entry and no factory pattern serves {name!r}", file=self._files(), entry=name
+            )
+        pattern, values = found
+        return self._build(name, factories.fill(self.patterns[pattern], values), origin=pattern)
+
+    def check_names(self, needed: Iterable[str]) -> None:
+        """Every needed name is served, and every pattern serves at least one of them."""
+        needed = list(needed)
+        unserved = [n for n in needed if self.resolve(n) is None]
+        if unserved:
+            raise CatalogError(
+                f"no entry or factory serves {', '.join(sorted(unserved))}", file=self._files()
+            )
+        used = {self.resolve(n) for n in needed}
+        for pattern in self.patterns:
+            if pattern not in used:
+                raise self.config.error(pattern, "this factory pattern matches no dataset")
+
+    def describe(self, name: str) -> dict[str, Any]:
+        dataset = self.get(name)
+        origin = self.config.origin(self.resolve(name) or name)
+        described = dataset.describe()
+        described["served_by"] = self.resolve(name)
+        described["env"] = self.env
+        if origin:
+            described["declared_at"] = f"{origin.file}:{origin.line}"
+        return described
+
+    def _files(self) -> Path:
+        return Path(f"conf/{{base,{self.env}}}/catalog*.yml")
+
+    def _check_entry(self, name: str, entry: dict[str, Any]) -> type[Dataset]:
+        kind = entry.get("type")
+        if not kind:
+            raise self.config.error(name, "missing required field 'type'")
+        cls = REGISTRY.get(str(kind))
+        if cls is None:
+            known = ", ".join(sorted(REGISTRY))
+            raise self.config.error(name, f"unknown type {kind!r} (known: {known})", "type")
+        credentials = entry.get("credentials")
+        if credentials is not None:
+            if not isinstance(credentials, str):
+                raise self.config.error(
+                    name,
+                    "credentials must be the name of an entry in credentials.yml, not values",
+                    "credentials",
+                )
+            if "{" not in credentials and credentials not in self.config.credentials:
+                raise self.config.error(
+                    name, f"credentials {credentials!r} are not declared", "credentials"
+                )
+        return cls
+
+    def _build(self, name: str, entry: dict[str, Any], origin: str | None = None) -> Dataset:
+        cls = self._check_entry(origin or name, entry)
+        values = dict(entry)
+        for key in _PATH_FIELDS:
+            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
+                values[key] = str(self.root / values[key])
+        try:
+            dataset = cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = str(first["loc"][0]) if first["loc"] else None
+            problem = {
+                "missing": f"missing required field {field_name!r}",
+                "extra_forbidden": f"unknown field {field_name!r} for {entry['type']}",
+            }.get(first["type"], f"field {field_name!r}: {first['msg']}")
+            raise self.config.error(origin or name, problem, field_name) from None
+        credentials = entry.get("credentials")
+        resolver = (
+            partial(resolve_credentials, self.config, credentials, dataset=name)
+            if credentials
+            else None
+        )
+        return dataset.bind(name, resolver)

@@ -1,0 +1,482 @@
+"""Database tables: DuckDB files, DuckLake, PostgreSQL and MySQL/MariaDB, all through DuckDB.
+
+DuckDB attaches PostgreSQL and MySQL with its scanners (2 million PostgreSQL rows in 1.36 s
+on this machine), so every database dataset reads and writes the same way: reads stream
+record batches sized to the rows' width; writes stream the incoming batches into the table
+inside one transaction, so a load that fails midway leaves the table as it was. Measured
+against pandas' `read_sql` + `to_sql` in `bench/datasets.py`.
+
+Credentials are a DuckDB secret, never part of an ATTACH string (DuckDB shows those in
+`duckdb_databases()` and quotes them in errors), and every error is redacted before it is
+raised. MySQL commits DDL implicitly, so a whole-table replace there is written to a new
+table and swapped in with one atomic `RENAME TABLE`. MySQL has no time zone in DATETIME:
+aware timestamps are stored in UTC with the column comment `utc`, and load back as UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import unquote, urlsplit
+
+import duckdb
+import pyarrow as pa
+from pydantic import Field
+
+from project.lib.datasets.base import Dataset, DatasetError, register
+from project.lib.datasets.files import _closing
+from project.lib.datasets.frames import Data, to_reader
+from project.lib.extensions import connection_config
+from project.lib.warehouse import quote_literal
+
+ALIAS = "db"
+BATCH_BYTES = 64 << 20
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _secret_values(kind: str, url: str) -> dict[str, str]:
+    parts = urlsplit(url)
+    values = {
+        "HOST": parts.hostname or "127.0.0.1",
+        "PORT": str(parts.port or (5432 if kind == "postgres" else 3306)),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "DATABASE": parts.path.lstrip("/"),
+    }
+    return {key: value for key, value in values.items() if value}
+
+
+def kind_of(url: str) -> str:
+    scheme = urlsplit(url).scheme.split("+")[0]
+    if scheme in ("postgresql", "postgres"):
+        return "postgres"
+    if scheme in ("mysql", "mariadb"):
+        return "mysql"
+    raise ValueError(f"unsupported database URL scheme {scheme!r} (postgresql:// or mysql://)")
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class TableDataset(Dataset):
+    """A table in a database DuckDB attaches; subclasses say which and how."""
+
+    partitioned = True
+    engine: ClassVar[str] = "duckdb"
+
+    table_name: str
+    db_schema: str | None = Field(default=None, alias="schema")
+    credentials: str | None = None
+    # Ours: the column holding the asset's partition key; a save of a partition replaces
+    # the rows with that key. Without it, a save replaces the table.
+    partition_by: str | None = None
+    # Ours: `replace` (default) the table on each unpartitioned save, or `append` to it.
+    mode: Literal["replace", "append"] = "replace"
+    load_args: dict[str, Any] = Field(default_factory=dict)
+    save_args: dict[str, Any] = Field(default_factory=dict)
+
+    default_schema: ClassVar[str] = "main"
+
+    # Connection.
+    def url(self) -> str:
+        values = self.credential_values()
+        url = values.get("con") or values.get("url")
+        if not url:
+            raise DatasetError(f"dataset {self.name!r}: its credentials need a `con` URL")
+        return str(url)
+
+    def secrets(self) -> list[str]:
+        """Strings that must never be shown: the URL and its password."""
+        try:
+            url = self.url()
+        except DatasetError:
+            return []
+        password = urlsplit(url).password
+        return [url, password or "", unquote(password or "")]
+
+    @contextmanager
+    def attached(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        conn = duckdb.connect(config=connection_config() | {"memory_limit": "1GB"})
+        try:
+            conn.execute("SET TimeZone = 'UTC'")
+            self.attach(conn)
+            yield conn
+        except DatasetError:
+            raise
+        except duckdb.Error as exc:
+            raise DatasetError(
+                f"dataset {self.name!r}: {self.location()}: {scrub(str(exc), self.secrets())}"
+            ) from None
+        finally:
+            conn.close()
+
+    def attach(self, conn: duckdb.DuckDBPyConnection) -> None:
+        url = self.url()
+        kind = kind_of(url)
+        options = ", ".join(
+            f"{key} '{quote_literal(value)}'" for key, value in _secret_values(kind, url).items()
+        )
+        conn.execute(f"CREATE TEMPORARY SECRET dataset_secret (TYPE {kind}, {options})")
+        conn.execute(f"ATTACH '' AS {ALIAS} (TYPE {kind}, SECRET dataset_secret)")
+
+    @property
+    def schema_name(self) -> str:
+        return self.db_schema or self.load_args.get("schema") or self.default_schema
+
+    def qualified(self, table: str | None = None) -> str:
+        return f"{ALIAS}.{_ident(self.schema_name)}.{_ident(table or self.table_name)}"
+
+    def location(self) -> str:
+        return f"{self.engine} table {self.schema_name}.{self.table_name}"
+
+    # Reading.
+    def _table_exists(self, conn: duckdb.DuckDBPyConnection, table: str | None = None) -> bool:
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = ? "
+            "AND table_schema = ? AND table_name = ?",
+            [ALIAS, self.schema_name, table or self.table_name],
+        ).fetchone()
+        return bool(found and found[0])
+
+    def exists(self, partition: str | None = None) -> bool:
+        with self.attached() as conn:
+            if not self._table_exists(conn):
+                return False
+            if partition is None or not self.partition_by:
+                return True
+            found = conn.execute(
+                f"SELECT count(*) FROM {self.qualified()} WHERE "
+                f"CAST({_ident(self.partition_by)} AS VARCHAR) = ?",
+                [partition],
+            ).fetchone()
+            return bool(found and found[0])
+
+    def select_list(self, conn: duckdb.DuckDBPyConnection) -> str:
+        return "*"
+
+    def scan(self, partitions: Sequence[str] | None = None) -> pa.RecordBatchReader:
+        with self._scan_errors():
+            conn = duckdb.connect(config=connection_config() | {"memory_limit": "1GB"})
+            conn.execute("SET TimeZone = 'UTC'")
+            self.attach(conn)
+            if not self._table_exists(conn):
+                conn.close()
+                raise DatasetError(f"dataset {self.name!r}: {self.location()} does not exist")
+            where, params = "", []
+            if partitions and self.partition_by:
+                marks = ", ".join("?" for _ in partitions)
+                where = f" WHERE CAST({_ident(self.partition_by)} AS VARCHAR) IN ({marks})"
+                params = list(partitions)
+            query = f"SELECT {self.select_list(conn)} FROM {self.qualified()}{where}"
+            sample = conn.execute(f"{query} LIMIT 1000", params).to_arrow_table()
+            width = sample.nbytes // max(sample.num_rows, 1)
+            rows = max(2048, min(1_000_000, BATCH_BYTES // max(width, 1) // 2048 * 2048))
+            reader = conn.execute(query, params).to_arrow_reader(rows)
+            return _closing(reader, conn)
+
+    @contextmanager
+    def _scan_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except DatasetError:
+            raise
+        except duckdb.Error as exc:
+            raise DatasetError(
+                f"dataset {self.name!r}: cannot read {self.location()}: "
+                f"{scrub(str(exc), self.secrets())}"
+            ) from None
+
+    # Writing.
+    def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
+        reader = to_reader(data, dataset=self.name)
+        if partition is not None and not self.partition_by:
+            self.partition_by = "partition"
+        with self.attached() as conn:
+            conn.register("incoming", reader)
+            select = self.incoming_select(conn, partition)
+            try:
+                rows = self.write(conn, select, partition)
+            except DatasetError:
+                raise
+            except duckdb.Error as exc:
+                raise DatasetError(
+                    f"dataset {self.name!r}: cannot write {self.location()} (nothing was "
+                    f"changed): {scrub(str(exc), self.secrets())}"
+                ) from None
+        return {"rows": rows, "table": f"{self.schema_name}.{self.table_name}"}
+
+    def incoming_select(self, conn: duckdb.DuckDBPyConnection, partition: str | None) -> str:
+        columns = [
+            c for c, *_ in conn.execute("DESCRIBE incoming").fetchall() if c != self.partition_by
+        ]
+        listed = [_ident(c) for c in columns]
+        if partition is not None and self.partition_by:
+            listed.append(f"'{quote_literal(partition)}' AS {_ident(self.partition_by)}")
+        return f"SELECT {', '.join(listed)} FROM incoming"
+
+    def write(self, conn: duckdb.DuckDBPyConnection, select: str, partition: str | None) -> int:
+        """Replace the table, or the partition's rows, in one transaction."""
+        if partition is None and self.mode == "append":
+            return _append(self, conn, select)
+        conn.execute("BEGIN")
+        try:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{_ident(self.schema_name)}")
+            if partition is None:
+                conn.execute(f"DROP TABLE IF EXISTS {self.qualified()}")
+                conn.execute(f"CREATE TABLE {self.qualified()} AS {select}")
+            else:
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified()} AS {select} LIMIT 0")
+                conn.execute(
+                    f"DELETE FROM {self.qualified()} WHERE "
+                    f"CAST({_ident(self.partition_by or '')} AS VARCHAR) = ?",
+                    [partition],
+                )
+                conn.execute(f"INSERT INTO {self.qualified()} BY NAME {select}")
+            count = self.count(conn, partition)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return count
+
+    def count(self, conn: duckdb.DuckDBPyConnection, partition: str | None) -> int:
+        if partition is None:
+            found = conn.execute(f"SELECT count(*) FROM {self.qualified()}").fetchone()
+        else:
+            found = conn.execute(
+                f"SELECT count(*) FROM {self.qualified()} WHERE "
+                f"CAST({_ident(self.partition_by or '')} AS VARCHAR) = ?",
+                [partition],
+            ).fetchone()
+        return int(found[0]) if found else 0
+
+
+@register("duckdb.TableDataset")
+class DuckDBTableDataset(TableDataset):
+    """A table in a DuckDB file (`database`), or in a DuckLake (`credentials` with a
+    `catalog` URL and a `data_path`)."""
+
+    engine: ClassVar[str] = "duckdb"
+    database: Path | None = None
+
+    def secrets(self) -> list[str]:
+        if not self.credentials:
+            return []
+        values = self.credential_values()
+        catalog = str(values.get("catalog", ""))
+        password = urlsplit(catalog).password if "://" in catalog else None
+        return [catalog, password or ""]
+
+    def attach(self, conn: duckdb.DuckDBPyConnection) -> None:
+        if self.credentials:
+            values = self.credential_values()
+            catalog, data_path = values.get("catalog"), values.get("data_path")
+            if not catalog or not data_path:
+                raise DatasetError(
+                    f"dataset {self.name!r}: a DuckLake table's credentials need `catalog` "
+                    "(postgresql:// URL) and `data_path`"
+                )
+            options = ", ".join(
+                f"{key} '{quote_literal(value)}'"
+                for key, value in _secret_values("postgres", str(catalog)).items()
+            )
+            conn.execute(f"CREATE TEMPORARY SECRET lake_catalog (TYPE postgres, {options})")
+            Path(str(data_path)).mkdir(parents=True, exist_ok=True)
+            conn.execute(
+                f"ATTACH 'ducklake:postgres:' AS {ALIAS} (DATA_PATH "
+                f"'{quote_literal(str(data_path))}/', META_SECRET lake_catalog)"
+            )
+            return
+        if self.database is None:
+            raise DatasetError(f"dataset {self.name!r}: needs `database` (a .duckdb file)")
+        self.database.parent.mkdir(parents=True, exist_ok=True)
+        conn.execute(f"ATTACH '{quote_literal(str(self.database))}' AS {ALIAS}")
+
+    def location(self) -> str:
+        where = "ducklake" if self.credentials else str(self.database)
+        return f"duckdb table {self.schema_name}.{self.table_name} in {where}"
+
+
+@register("postgres.TableDataset")
+class PostgresTableDataset(TableDataset):
+    engine: ClassVar[str] = "postgres"
+    default_schema: ClassVar[str] = "public"
+
+
+@register("pandas.SQLTableDataset")
+class SQLTableDataset(Dataset):
+    """Kedro's SQL table (`table_name`, `credentials: {con: URL}`): a PostgreSQL or MySQL
+    table by the URL's scheme. `save_args.if_exists: append` appends instead of replacing."""
+
+    partitioned = True
+
+    table_name: str
+    credentials: str
+    load_args: dict[str, Any] = Field(default_factory=dict)
+    save_args: dict[str, Any] = Field(default_factory=dict)
+
+    def concrete(self) -> TableDataset:
+        """The PostgreSQL or MySQL table this entry names."""
+        values = self.credential_values()
+        kind = kind_of(str(values.get("con") or values.get("url") or ""))
+        cls = MySQLTableDataset if kind == "mysql" else PostgresTableDataset
+        mode = "append" if self.save_args.get("if_exists") == "append" else "replace"
+        schema = self.load_args.get("schema") or self.save_args.get("schema")
+        table = cls.model_validate(
+            {
+                "type": cls.type_names[0],
+                "table_name": self.table_name,
+                "schema": schema,
+                "credentials": self.credentials,
+                "mode": mode,
+            }
+        )
+        return table.bind(self.name, self._credentials)  # type: ignore[return-value]
+
+    def location(self) -> str:
+        return f"sql table {self.table_name}"
+
+    def scan(self, partitions: Sequence[str] | None = None) -> pa.RecordBatchReader:
+        return self.concrete().scan(partitions)
+
+    def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
+        return self.concrete().save(data, partition)
+
+    def exists(self, partition: str | None = None) -> bool:
+        return self.concrete().exists(partition)
+
+
+def _append(dataset: TableDataset, conn: duckdb.DuckDBPyConnection, select: str) -> int:
+    conn.execute("BEGIN")
+    try:
+        if dataset._table_exists(conn):
+            conn.execute(f"INSERT INTO {dataset.qualified()} BY NAME {select}")
+        else:
+            conn.execute(f"CREATE TABLE {dataset.qualified()} AS {select}")
+        count = dataset.count(conn, None)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return count
+
+
+_MYSQL_TYPES = [
+    (pa.types.is_boolean, lambda t: "BOOLEAN"),
+    (pa.types.is_integer, lambda t: "BIGINT"),
+    (pa.types.is_floating, lambda t: "DOUBLE"),
+    (pa.types.is_decimal, lambda t: f"DECIMAL({t.precision},{t.scale})"),
+    (pa.types.is_date, lambda t: "DATE"),
+    (pa.types.is_timestamp, lambda t: "DATETIME(6)" + (" COMMENT 'utc'" if t.tz else "")),
+    (pa.types.is_binary, lambda t: "LONGBLOB"),
+]
+
+
+def _mysql_type(kind: pa.DataType) -> str:
+    for test, name in _MYSQL_TYPES:
+        if test(kind):
+            return name(kind)
+    return "LONGTEXT"
+
+
+@register("mysql.TableDataset")
+class MySQLTableDataset(TableDataset):
+    """A MySQL/MariaDB table; `schema` is the MySQL database (default: the URL's)."""
+
+    engine: ClassVar[str] = "mysql"
+
+    @property
+    def schema_name(self) -> str:
+        return self.db_schema or urlsplit(self.url()).path.lstrip("/")
+
+    def _mysql(self, conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+        conn.execute(f"CALL mysql_execute('{ALIAS}', '{quote_literal(sql)}')")
+
+    def _utc_columns(self, conn: duckdb.DuckDBPyConnection) -> set[str]:
+        rows = conn.execute(
+            f"SELECT * FROM mysql_query('{ALIAS}', 'SELECT column_name, column_comment FROM "
+            "information_schema.columns WHERE table_schema = DATABASE() AND table_name = "
+            f"''{quote_literal(quote_literal(self.table_name))}''')"
+        ).fetchall()
+        return {str(name) for name, comment in rows if comment == "utc"}
+
+    def select_list(self, conn: duckdb.DuckDBPyConnection) -> str:
+        utc = self._utc_columns(conn)
+        columns = [r[0] for r in conn.execute(f"DESCRIBE {self.qualified()}").fetchall()]
+        return ", ".join(
+            f"timezone('UTC', {_ident(c)}) AS {_ident(c)}" if c in utc else _ident(c)
+            for c in columns
+        )
+
+    def incoming_select(self, conn: duckdb.DuckDBPyConnection, partition: str | None) -> str:
+        described = conn.execute("DESCRIBE incoming").fetchall()
+        listed = [
+            f"timezone('UTC', {_ident(c)}) AS {_ident(c)}"
+            if kind == "TIMESTAMP WITH TIME ZONE"
+            else _ident(c)
+            for c, kind, *_ in described
+            if c != self.partition_by
+        ]
+        if partition is not None and self.partition_by:
+            listed.append(f"'{quote_literal(partition)}' AS {_ident(self.partition_by)}")
+        return f"SELECT {', '.join(listed)} FROM incoming"
+
+    def _ddl(self, conn: duckdb.DuckDBPyConnection, table: str, partition: str | None) -> str:
+        schema = conn.execute("SELECT * FROM incoming LIMIT 0").to_arrow_table().schema
+        columns = [
+            f"`{f.name}` {_mysql_type(f.type)}" for f in schema if f.name != self.partition_by
+        ]
+        if partition is not None and self.partition_by:
+            columns.append(f"`{self.partition_by}` VARCHAR(255)")
+        return f"CREATE TABLE IF NOT EXISTS `{table}` ({', '.join(columns)})"
+
+    def write(self, conn: duckdb.DuckDBPyConnection, select: str, partition: str | None) -> int:
+        if partition is None and self.mode == "append":
+            self._mysql(conn, self._ddl(conn, self.table_name, None))
+            conn.execute("CALL mysql_clear_cache()")
+            return _append(self, conn, select)
+        if partition is not None:
+            self._mysql(conn, self._ddl(conn, self.table_name, partition))
+            conn.execute("CALL mysql_clear_cache()")
+            conn.execute("BEGIN")
+            try:
+                conn.execute(
+                    f"DELETE FROM {self.qualified()} WHERE {_ident(self.partition_by or '')} = ?",
+                    [partition],
+                )
+                conn.execute(f"INSERT INTO {self.qualified()} BY NAME {select}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return self.count(conn, partition)
+        # DDL commits implicitly in MySQL: fill a new table, then swap it in atomically.
+        fresh = f"{self.table_name}__new_{uuid.uuid4().hex[:8]}"
+        old = f"{self.table_name}__old_{uuid.uuid4().hex[:8]}"
+        self._mysql(conn, self._ddl(conn, fresh, None))
+        try:
+            conn.execute(f"INSERT INTO {self.qualified(fresh)} BY NAME {select}")
+            if self._table_exists(conn):
+                self._mysql(
+                    conn,
+                    f"RENAME TABLE `{self.table_name}` TO `{old}`, `{fresh}` TO `{self.table_name}`",
+                )
+                self._mysql(conn, f"DROP TABLE `{old}`")
+            else:
+                self._mysql(conn, f"RENAME TABLE `{fresh}` TO `{self.table_name}`")
+        except BaseException:
+            self._mysql(conn, f"DROP TABLE IF EXISTS `{fresh}`")
+            raise
+        conn.execute("CALL mysql_clear_cache()")
+        return self.count(conn, None)
+

@@ -1,0 +1,347 @@
+"""File datasets: CSV, JSON, Parquet and Excel (Kedro's `pandas.*` types), and Parquet
+partitioned hive-style by the asset's partition key (ours).
+
+`load_args` and `save_args` go to pandas as in Kedro, so Kedro catalogs keep working. Every
+write goes to a temporary file renamed into place: a save that fails leaves the previous
+file whole. Excel goes through pandas and openpyxl rather than DuckDB's `excel` extension:
+only pandas takes Kedro's `sheet_name`/`engine` arguments and writes several sheets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from project.lib.datasets.base import Dataset, DatasetError, Versioned, register
+from project.lib.datasets.frames import (
+    Data,
+    as_text,
+    cast_to,
+    read_schema,
+    schema_path,
+    to_frame,
+    to_reader,
+    to_table,
+    write_schema,
+)
+from project.lib.extensions import connection_config
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed onto it when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+class FileDataset(Dataset):
+    """A single file, optionally versioned the way Kedro versions files."""
+
+    filepath: Path
+    load_args: dict[str, Any] = Field(default_factory=dict)
+    save_args: dict[str, Any] = Field(default_factory=dict)
+    fs_args: dict[str, Any] | None = None
+    credentials: str | None = None
+    versioned: bool = False
+    # Ours: how many versions to keep (older ones are pruned after a save), and which to load.
+    versions_kept: int | None = None
+    load_version: str | None = None
+
+    def _versions(self) -> Versioned:
+        return Versioned(self.filepath, self.versions_kept, self.load_version)
+
+    def read_path(self) -> Path:
+        path = self._versions().load_path(self.name) if self.versioned else self.filepath
+        if not path.exists():
+            raise DatasetError(f"dataset {self.name!r}: file {path} does not exist")
+        return path
+
+    def location(self) -> str:
+        return str(self.filepath)
+
+    def exists(self, partition: str | None = None) -> bool:
+        if self.versioned:
+            return bool(self._versions().versions())
+        return self.filepath.exists()
+
+    def load_arrow(self, partitions: Sequence[str] | None = None) -> pa.Table:
+        path = self.read_path()
+        try:
+            return self.read(path)
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise self.fail("read", exc) from exc
+
+    def load(self, partitions: Sequence[str] | None = None) -> pd.DataFrame:
+        return to_frame(self.load_arrow(partitions))
+
+    def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
+        table = to_table(data, dataset=self.name)
+        target = self._versions().save_path() if self.versioned else self.filepath
+        try:
+            with replacing(target) as tmp:
+                self.write(table, tmp)
+                if self.keeps_schema:
+                    write_schema(target, table.schema)
+        except Exception as exc:
+            raise self.fail("write", exc) from exc
+        meta: dict[str, Any] = {"rows": table.num_rows, "path": str(target)}
+        if self.versioned:
+            meta["version"] = target.parent.name
+            meta["pruned_versions"] = self._versions().prune()
+        return meta
+
+    keeps_schema: ClassVar[bool] = False
+
+    def read(self, path: Path) -> pa.Table:
+        raise NotImplementedError
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        raise NotImplementedError
+
+
+class TextFileDataset(FileDataset):
+    """CSV and JSON: the Arrow schema is kept beside the file so types survive."""
+
+    keeps_schema: ClassVar[bool] = True
+
+    def read(self, path: Path) -> pa.Table:
+        schema = read_schema(path)
+        if schema is None:
+            return pa.Table.from_pandas(self.read_frame(path, typed=False), preserve_index=False)
+        frame = self.read_frame(path, typed=True)
+        return cast_to(pa.Table.from_pandas(frame, preserve_index=False), schema, dataset=self.name)
+
+    def read_frame(self, path: Path, *, typed: bool) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+@register("pandas.CSVDataset")
+class CSVDataset(TextFileDataset):
+    def read_frame(self, path: Path, *, typed: bool) -> pd.DataFrame:
+        args = dict(self.load_args)
+        if typed:  # read text as text; the schema decides each column's type
+            args = {"dtype": str, "keep_default_na": False, "na_values": [""]} | args
+        return pd.read_csv(path, **args)
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        args = {"index": False} | self.save_args
+        if "compression" not in args and self.filepath.suffix == ".gz":
+            args["compression"] = "gzip"
+        to_frame(table).to_csv(path, **args)
+
+
+@register("pandas.JSONDataset")
+class JSONDataset(TextFileDataset):
+    """JSON records, or JSON lines when the file ends in `.jsonl` (or `lines: true`)."""
+
+    def _lines(self) -> dict[str, Any]:
+        lines = self.filepath.suffix in (".jsonl", ".ndjson")
+        return {"orient": "records", "lines": lines}
+
+    def read_frame(self, path: Path, *, typed: bool) -> pd.DataFrame:
+        args = self._lines() | ({"dtype": False} if typed else {}) | self.load_args
+        return pd.read_json(path, **args)
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        args = self._lines() | {"force_ascii": False} | self.save_args
+        as_text(table).to_pandas(types_mapper=pd.ArrowDtype).to_json(path, **args)
+
+
+@register("pandas.ParquetDataset")
+class ParquetDataset(FileDataset):
+    def read(self, path: Path) -> pa.Table:
+        return pq.read_table(path, **self.load_args)
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        pq.write_table(table, path, **({"compression": "zstd"} | self.save_args))
+
+
+@register("pandas.ExcelDataset")
+class ExcelDataset(FileDataset):
+    """One sheet (`sheet_name`), or several when a dict of frames is saved."""
+
+    keeps_schema: ClassVar[bool] = True
+
+    def load_arrow(self, partitions: Sequence[str] | None = None) -> pa.Table:
+        path = self.read_path()
+        schema = read_schema(path)
+        args = ({"dtype": str} if schema is not None else {}) | self.load_args
+        try:
+            frame = pd.read_excel(path, **args)
+        except Exception as exc:
+            raise self.fail("read", exc) from exc
+        if isinstance(frame, dict):
+            raise DatasetError(
+                f"dataset {self.name!r}: load_args select several sheets; load one "
+                f"(sheets: {', '.join(map(str, frame))})"
+            )
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return cast_to(table, schema, dataset=self.name) if schema is not None else table
+
+    def save(self, data: Any, partition: str | None = None) -> dict[str, Any]:
+        if isinstance(data, dict):
+            sheets = {str(k): to_table(v, dataset=self.name) for k, v in data.items()}
+            self._write_sheets(sheets)
+            return {"rows": sum(t.num_rows for t in sheets.values()), "sheets": list(sheets)}
+        return super().save(data, partition)
+
+    def _write_sheets(self, sheets: dict[str, pa.Table]) -> None:
+        try:
+            with replacing(self.filepath) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as out:
+                for sheet, table in sheets.items():
+                    _excel_frame(table).to_excel(out, sheet_name=sheet, index=False)
+        except Exception as exc:
+            raise self.fail("write", exc) from exc
+        schema_path(self.filepath).unlink(missing_ok=True)
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        args = {"index": False, "engine": "openpyxl"} | self.save_args
+        with pd.ExcelWriter(path, engine=args.pop("engine")) as out:
+            _excel_frame(table).to_excel(out, **args)
+
+
+def _excel_frame(table: pa.Table) -> pd.DataFrame:
+    """Excel has no time zones nor decimals: those columns are written as ISO text."""
+    text = as_text(table)
+    keep = [
+        name
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_date(column.type)
+        or (pa.types.is_timestamp(column.type) and not column.type.tz)
+    ]
+    frame = text.to_pandas()
+    for name in keep:
+        frame[name] = table[name].to_pandas()
+    return frame
+
+
+@register("parquet.PartitionedDataset")
+class PartitionedParquetDataset(Dataset):
+    """Hive-partitioned Parquet: `<path>/<partition_by>=<key>/part-*.parquet`.
+
+    A save with a partition key replaces that partition only (written beside, then swapped
+    in); a save without one replaces the whole dataset, partitioned by the `partition_by`
+    column of the data. DuckDB writes it from a stream, so memory stays flat as tables grow.
+    """
+
+    partitioned = True
+
+    path: Path
+    partition_by: str = "partition"
+    compression: str = "zstd"
+
+    def location(self) -> str:
+        return str(self.path)
+
+    def _dir(self, key: str) -> Path:
+        return self.path / f"{self.partition_by}={key}"
+
+    def exists(self, partition: str | None = None) -> bool:
+        folder = self._dir(partition) if partition else self.path
+        return folder.is_dir() and any(folder.rglob("*.parquet"))
+
+    def partitions(self) -> list[str]:
+        prefix = f"{self.partition_by}="
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name[len(prefix) :] for p in self.path.glob(f"{prefix}*") if p.is_dir())
+
+    def scan(self, partitions: Sequence[str] | None = None) -> pa.RecordBatchReader:
+        if partitions:
+            missing = [key for key in partitions if not self.exists(key)]
+            if missing:
+                raise DatasetError(
+                    f"dataset {self.name!r}: no partition {', '.join(missing)} under {self.path}"
+                )
+            files = [str(f) for key in partitions for f in sorted(self._dir(key).glob("*.parquet"))]
+        elif self.exists():
+            files = [str(self.path / "**" / "*.parquet")]
+        else:
+            raise DatasetError(f"dataset {self.name!r}: nothing written under {self.path}")
+        conn = duckdb.connect(config=connection_config())
+        relation = conn.sql(
+            "SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true)",
+            params=[files],
+        )
+        return _closing(relation.to_arrow_reader(batch_rows(relation.columns)), conn)
+
+    def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
+        reader = to_reader(data, dataset=self.name)
+        conn = duckdb.connect(config=connection_config() | {"memory_limit": "512MB"})
+        conn.register("incoming", reader)
+        columns = [f'"{c}"' for c in reader.schema.names if c != self.partition_by]
+        target = self._dir(partition) if partition else self.path
+        try:
+            with replacing(target) as tmp:
+                if partition:
+                    tmp.mkdir(parents=True)
+                    select = f"SELECT {', '.join(columns)} FROM incoming"
+                    conn.execute(
+                        f"COPY ({select}) TO '{tmp / 'part-0.parquet'}' "
+                        f"(FORMAT parquet, COMPRESSION {self.compression})"
+                    )
+                else:
+                    if self.partition_by not in reader.schema.names:
+                        raise DatasetError(
+                            f"dataset {self.name!r}: no partition key given and no column "
+                            f"{self.partition_by!r} to partition by"
+                        )
+                    conn.execute(
+                        f"COPY incoming TO '{tmp}' (FORMAT parquet, COMPRESSION "
+                        f"{self.compression}, PARTITION_BY ({self.partition_by}), "
+                        "FILENAME_PATTERN 'part-{i}')"
+                    )
+                    if not tmp.exists():
+                        tmp.mkdir()
+                if target.exists():
+                    shutil.rmtree(target)
+            rows = conn.sql(
+                "SELECT count(*) FROM read_parquet(?)", params=[str(target / "**" / "*.parquet")]
+            ).fetchone()
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise self.fail("write", exc) from exc
+        finally:
+            conn.close()
+        return {"rows": rows[0] if rows else 0, "path": str(target)}
+
+
+def batch_rows(columns: Sequence[str], target_bytes: int = 64 << 20, width: int = 0) -> int:
+    """Rows per batch so a batch is about `target_bytes`: wide rows, fewer of them."""
+    per_row = width or max(len(columns), 1) * 16
+    return max(2048, min(1_000_000, target_bytes // per_row // 2048 * 2048))
+
+
+def _closing(reader: pa.RecordBatchReader, conn: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+    """`reader`, closing `conn` once it is drained (the stream needs it open till then)."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        finally:
+            conn.close()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
