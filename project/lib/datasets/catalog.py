@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from project.lib.datasets import databases, files, reports  # noqa: F401 - register the types
-from project.lib.datasets import factories
+from project.lib.datasets import databases, factories, files, reports  # noqa: F401 - registers types
 from project.lib.datasets.base import REGISTRY, Dataset
 from project.lib.datasets.config import CatalogConfig, CatalogError, load, resolve_credentials
 

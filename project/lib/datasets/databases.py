@@ -467,10 +467,8 @@ class MySQLTableDataset(TableDataset):
         try:
             conn.execute(f"INSERT INTO {self.qualified(fresh)} BY NAME {select}")
             if self._table_exists(conn):
-                self._mysql(
-                    conn,
-                    f"RENAME TABLE `{self.table_name}` TO `{old}`, `{fresh}` TO `{self.table_name}`",
-                )
+                swap = f"`{self.table_name}` TO `{old}`, `{fresh}` TO `{self.table_name}`"
+                self._mysql(conn, f"RENAME TABLE {swap}")
                 self._mysql(conn, f"DROP TABLE `{old}`")
             else:
                 self._mysql(conn, f"RENAME TABLE `{fresh}` TO `{self.table_name}`")
@@ -479,4 +477,3 @@ class MySQLTableDataset(TableDataset):
             raise
         conn.execute("CALL mysql_clear_cache()")
         return self.count(conn, None)
-

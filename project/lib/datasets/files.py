@@ -344,4 +344,3 @@ def _closing(reader: pa.RecordBatchReader, conn: duckdb.DuckDBPyConnection) -> p
             conn.close()
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
-
