@@ -67,8 +67,12 @@ class Catalog:
         pattern, values = found
         return self._build(name, factories.fill(self.patterns[pattern], values), origin=pattern)
 
-    def check_names(self, needed: Iterable[str]) -> None:
-        """Every needed name is served, and every pattern serves at least one of them."""
+    def check_names(self, needed: Iterable[str], namespace: str | None = None) -> None:
+        """Every needed name is served, and every pattern serves at least one of them.
+
+        With a `namespace`, only its patterns (`ns.{x}`) and unprefixed ones (`{x}_raw`)
+        must serve one: another namespace's patterns are its own component's business.
+        """
         needed = list(needed)
         unserved = [n for n in needed if self.resolve(n) is None]
         if unserved:
@@ -77,7 +81,8 @@ class Catalog:
             )
         used = {self.resolve(n) for n in needed}
         for pattern in self.patterns:
-            if pattern not in used:
+            theirs = namespace and not pattern.startswith((f"{namespace}.", "{"))
+            if pattern not in used and not theirs:
                 raise self.config.error(pattern, "this factory pattern matches no dataset")
 
     def describe(self, name: str) -> dict[str, Any]:

@@ -135,9 +135,19 @@ def _layer(folder: Path, patterns: Iterable[str]):
 
 
 def _merge(conf_dir: Path, env: str, patterns: Iterable[str]):
+    """Base under env, field by field; an env entry of another `type` replaces the base one
+    (a PostgreSQL table has no use for a CSV's `filepath`)."""
     base = _layer(conf_dir / BASE_ENV, patterns)
     over = _layer(conf_dir / env, patterns) if env != BASE_ENV else ({}, {}, {})
-    merged = OmegaConf.merge(OmegaConf.create(base[0]), OmegaConf.create(over[0]))
+    below = dict(base[0])
+    for name, entry in over[0].items():
+        old = below.get(name)
+        if not (isinstance(entry, dict) and isinstance(old, dict)):
+            continue
+        if entry.get("type", old.get("type")) != old.get("type"):
+            del below[name]
+            base[2].pop(name, None)
+    merged = OmegaConf.merge(OmegaConf.create(below), OmegaConf.create(over[0]))
     origins = base[1] | over[1]
     fields = {name: base[2].get(name, {}) | over[2].get(name, {}) for name in origins}
     return merged, origins, fields

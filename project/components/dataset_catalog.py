@@ -1,0 +1,126 @@
+"""`DatasetCatalog`: the component type that turns the catalog in `conf/` into definitions.
+
+Instantiated by a capability's `defs.yaml` (`dg check defs` validates its attributes):
+
+```yaml
+type: project.components.dataset_catalog.DatasetCatalog
+attributes:
+  namespace: sales                        # owns the datasets named `sales.*`
+  asset_modules: [project.defs.sales.assets]
+```
+
+It loads the catalog when the definitions load, so a malformed catalog (YAML syntax,
+unknown type, missing field, undeclared credentials, a factory pattern that serves no
+dataset) fails before any run, naming file, line and entry. It produces:
+
+- the assets of `asset_modules` (the nodes that read and write the datasets);
+- a source asset for every dataset of its namespace that no node produces, loaded through
+  the catalog, with an `available` check (the file or table is there);
+- the `catalog` IO manager (`project.resources.catalog_io`), for the environment chosen by
+  `CATALOG_ENV` at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+import dagster as dg
+
+from project.lib.datasets import Dataset
+from project.resources.catalog_io import CatalogIOManager, dataset_name, load_catalog
+
+# The UI's kind badges, by the first part of a dataset type's name or by its format.
+_KINDS = {
+    "CSVDataset": "csv",
+    "JSONDataset": "json",
+    "ParquetDataset": "parquet",
+    "PartitionedDataset": "parquet",
+    "ExcelDataset": "excel",
+    "HTMLDataset": "html",
+    "MarkdownDataset": "markdown",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "duckdb": "duckdb",
+}
+
+
+def kinds_of(dataset: Dataset) -> set[str]:
+    family, _, kind = dataset.type.partition(".")
+    found = {_KINDS[part] for part in (family, kind) if part in _KINDS}
+    if kind == "SQLTableDataset":
+        found.add("sql")
+    return found or {"file"}
+
+
+def source_spec(dataset: Dataset, group: str, io_manager_key: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=dg.AssetKey(dataset.name.split(".")),
+        group_name=group,
+        description=(dataset.metadata or {}).get("description")
+        or f"{dataset.type} at {dataset.location()}, declared in the catalog",
+        kinds=kinds_of(dataset),
+        metadata={"dataset": dataset.name, "dataset_type": dataset.type},
+    ).with_io_manager_key(io_manager_key)
+
+
+def availability_check(
+    spec: dg.AssetSpec, conf_dir: str, env: str | None
+) -> dg.AssetChecksDefinition:
+    name = dataset_name(spec.key)
+
+    @dg.asset_check(
+        asset=spec.key,
+        name="available",
+        description="The source dataset's file or table exists and can be opened.",
+    )
+    def available() -> dg.AssetCheckResult:
+        dataset = load_catalog(conf_dir, env).get(name)
+        present = dataset.exists()
+        return dg.AssetCheckResult(
+            passed=present,
+            metadata={"location": dataset.location()},
+            description=None if present else f"{name}: nothing at {dataset.location()}",
+        )
+
+    return available
+
+
+class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
+    """Assets, source assets, checks and the IO manager of one namespace of the catalog."""
+
+    namespace: str
+    asset_modules: Sequence[str] = ()
+    conf_dir: str = "conf"
+    env: str | None = None
+    io_manager_key: str = "catalog"
+    source_group: str | None = None
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        catalog = load_catalog(self.conf_dir, self.env)
+        modules = [importlib.import_module(name) for name in self.asset_modules]
+        assets = list(dg.load_assets_from_modules(modules)) if modules else []
+        produced, consumed = self._keys(assets)
+        mine = [n for n in produced | consumed if n.startswith(f"{self.namespace}.")]
+        catalog.check_names(mine, namespace=self.namespace)
+        sources = sorted(
+            (set(n for n in catalog.names() if n.startswith(f"{self.namespace}.")) | consumed)
+            - produced
+        )
+        group = self.source_group or f"{self.namespace}_raw"
+        specs = [source_spec(catalog.get(n), group, self.io_manager_key) for n in sources]
+        return dg.Definitions(
+            assets=[*assets, *specs],
+            asset_checks=[availability_check(s, self.conf_dir, self.env) for s in specs],
+            resources={self.io_manager_key: CatalogIOManager(conf_dir=self.conf_dir, env=self.env)},
+        )
+
+    @staticmethod
+    def _keys(assets: list) -> tuple[set[str], set[str]]:
+        produced: set[str] = set()
+        consumed: set[str] = set()
+        for asset in assets:
+            if isinstance(asset, dg.AssetsDefinition):
+                produced |= {dataset_name(k) for k in asset.keys}
+                consumed |= {dataset_name(d.asset_key) for s in asset.specs for d in s.deps}
+        return produced, consumed - produced

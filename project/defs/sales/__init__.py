@@ -1,0 +1,1 @@
+"""The sales example: datasets from the catalog (defs.yaml), nodes in assets.py."""

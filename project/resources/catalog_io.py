@@ -1,0 +1,88 @@
+"""The dataset catalog as a Dagster IO manager: an asset's output is saved to, and an input
+loaded from, the catalog entry named by the asset key (`["sales", "orders_clean"]` is the
+dataset `sales.orders_clean`).
+
+Which file, table or database that is depends on the catalog environment (`CATALOG_ENV`,
+or `env` here), never on code. The resource's config holds the conf folder and the
+environment's name only: credentials are resolved by the dataset when it connects, so they
+never reach run config, metadata, logs or the UI.
+
+A partitioned asset saves and loads its own partition; an unpartitioned consumer of a
+partitioned dataset gets every partition. An input annotated `pa.RecordBatchReader` is
+streamed instead of loaded whole.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from project.lib.datasets import Catalog, current_env
+from project.settings import PROJECT_ROOT
+
+
+def dataset_name(key: dg.AssetKey) -> str:
+    return ".".join(key.path)
+
+
+@cache
+def _catalog(conf_dir: Path, env: str) -> Catalog:
+    return Catalog.load(conf_dir, env)
+
+
+def load_catalog(conf_dir: str, env: str | None) -> Catalog:
+    path = Path(conf_dir)
+    return _catalog(path if path.is_absolute() else PROJECT_ROOT / path, env or current_env())
+
+
+class CatalogIOManager(dg.ConfigurableIOManager):
+    """Saves and loads assets through the catalog in `conf_dir` for environment `env`."""
+
+    conf_dir: str = "conf"
+    env: str | None = None
+    # Versioned datasets load their latest version unless one is chosen here.
+    load_versions: dict[str, str] = {}
+
+    def catalog(self) -> Catalog:
+        return load_catalog(self.conf_dir, self.env)
+
+    def _dataset(self, key: dg.AssetKey):
+        name = dataset_name(key)
+        dataset = self.catalog().get(name)
+        if name in self.load_versions and hasattr(dataset, "load_version"):
+            dataset.load_version = self.load_versions[name]
+        return dataset
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        dataset = self._dataset(context.asset_key)
+        partition = context.partition_key if context.has_partition_key else None
+        written = dataset.save(obj, partition)
+        metadata: dict[str, Any] = {
+            "dataset": dataset.name,
+            "dataset_type": dataset.type,
+            "catalog_env": self.catalog().env,
+            "location": dataset.location(),
+        }
+        if "rows" in written:
+            metadata["dagster/row_count"] = written.pop("rows")
+        metadata.update({k: v for k, v in written.items() if v not in (None, [], {})})
+        context.add_output_metadata(metadata)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        upstream = context.upstream_output
+        key = context.asset_key if context.has_asset_key else None
+        if key is None and upstream is not None:
+            key = upstream.asset_key
+        if key is None:
+            raise dg.DagsterInvariantViolationError("the catalog loads assets only")
+        dataset = self._dataset(key)
+        partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        if context.dagster_type.typing_type is pa.RecordBatchReader:
+            return dataset.scan(partitions)
+        return dataset.load(partitions)
