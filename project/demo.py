@@ -2,8 +2,10 @@
 
 Starts the PNCP simulator on a free local port, points the platform at it, materializes
 a week of every raw endpoint and then the dbt models through `dagster asset materialize`
-(the same command CI and operators use), and prints where the results are. Runs land in
-the project's Dagster instance, so `make dev` shows them in the UI afterwards.
+(the same command CI and operators use), then the sales example of the dataset catalog
+(`conf/base/catalog/sales.yml`: CSV and JSON in, Parquet, Excel and HTML out), and prints
+where the results are. Runs land in the project's Dagster instance, so `make dev` shows
+them in the UI afterwards.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from project.defs import sales
 from project.defs.pncp import selections
 from project.defs.pncp.partitions import month_key
 from project.lib import warehouse
+from project.lib.datasets import Catalog
 from project.lib.instance import ensure_dagster_home
 from project.settings import PROJECT_ROOT, settings_or_exit
 from project.simulators.pncp import PncpSimulator, SimulatorConfig
@@ -28,7 +32,7 @@ DEMO_DAYS = int(os.environ.get("DEMO_DAYS", "7"))
 DEMO_SCALE = float(os.environ.get("DEMO_SCALE", "0.1"))
 
 
-def _materialize(selection: str, env: dict[str, str], partition_range: str) -> None:
+def _materialize(selection: str, env: dict[str, str], partition_range: str | None) -> None:
     command = [
         str(Path(sys.executable).parent / "dagster"),
         "asset",
@@ -38,7 +42,8 @@ def _materialize(selection: str, env: dict[str, str], partition_range: str) -> N
         "--select",
         selection,
     ]
-    command += ["--partition-range", partition_range]
+    if partition_range:
+        command += ["--partition-range", partition_range]
     # Running the steps in the run's own process saves loading the code location once per
     # step (a fresh subprocess each); on a laptop's two cores that is most of the time.
     command += ["--config-json", json.dumps({"execution": {"config": {"in_process": {}}}})]
@@ -79,6 +84,7 @@ def main() -> int:
         _materialize(selections.EXTRACTION, env, f"{DEMO_START}...{last}")
         month = month_key(DEMO_START.strftime("%Y-%m"))
         _materialize(selections.TRANSFORMATION, env, f"{month}...{month}")
+    _materialize(sales.SELECTION, env, None)
     print("\nArchived from the simulator, per endpoint:")
     print(f"  {'endpoint':<26}{'days':>6}{'pages':>8}{'records':>10}{'retries':>9}")
     target = warehouse.target_from(settings)
@@ -88,6 +94,13 @@ def main() -> int:
     print("\nMarts (rows):")
     for table, rows in marts:
         print(f"  marts.{table:<34}{rows:>10}")
+    catalog = Catalog.load(PROJECT_ROOT / "conf")
+    print(f"\nSales example (dataset catalog, environment {catalog.env}):")
+    for name in ("sales.orders_clean", "sales.orders_rejected", "sales.customers_clean"):
+        dataset = catalog.get(name)
+        print(f"  {name:<24}{len(dataset.load()):>6} rows  {dataset.location()}")
+    for name in ("sales.customer_summary", "sales.customer_report"):
+        print(f"  {name:<30}{catalog.get(name).location()}")
     print(
         f"\nResults\n"
         f"  warehouse       {target.describe()}  (raw, meta, staging, intermediate, marts,"
@@ -96,7 +109,8 @@ def main() -> int:
         f"  raw bodies      {target.anchor.parent / 'payloads' / 'pncp'}  (zstd, by sha256)\n"
         f"  Dagster runs    {home}\n"
         f"  look around     make dev  ->  http://127.0.0.1:3000\n"
-        "  query           .venv/bin/pncp query 'FROM marts.contratos_mes LIMIT 5'  (read-only)"
+        "  query           .venv/bin/pncp query 'FROM marts.contratos_mes LIMIT 5'  (read-only)\n"
+        "  datasets        .venv/bin/pncp catalog list   (conf/base under conf/$CATALOG_ENV)"
     )
     return 0
 

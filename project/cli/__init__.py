@@ -17,6 +17,7 @@ for _module in (
     "warehouse_cmds",
     "archive_cmds",
     "backup_cmds",
+    "catalog_cmds",
     "runs_cmds",
 ):
     importlib.import_module(f"project.cli.{_module}")

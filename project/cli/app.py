@@ -20,6 +20,8 @@ import typer
 from typer.main import get_command
 
 from project.lib.backup import BackupError
+from project.lib.datasets.base import DatasetError
+from project.lib.datasets.config import CatalogError
 from project.lib.lake import RollbackError, SnapshotError
 from project.lib.query import UnsafeQueryError
 from project.lib.warehouse import CatalogUnavailableError, WarehouseLockedError
@@ -34,6 +36,8 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     BackupError,
     SnapshotError,
     RollbackError,
+    CatalogError,
+    DatasetError,
 )
 
 

@@ -89,7 +89,8 @@ def availability_check(
 class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
     """Assets, source assets, checks and the IO manager of one namespace of the catalog."""
 
-    namespace: str
+    # Owns the datasets named `<namespace>.*`; none: every dataset in the catalog.
+    namespace: str | None = None
     asset_modules: Sequence[str] = ()
     conf_dir: str = "conf"
     env: str | None = None
@@ -101,19 +102,19 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
         modules = [importlib.import_module(name) for name in self.asset_modules]
         assets = list(dg.load_assets_from_modules(modules)) if modules else []
         produced, consumed = self._keys(assets)
-        mine = [n for n in produced | consumed if n.startswith(f"{self.namespace}.")]
+        mine = [n for n in produced | consumed if self._owns(n)]
         catalog.check_names(mine, namespace=self.namespace)
-        sources = sorted(
-            (set(n for n in catalog.names() if n.startswith(f"{self.namespace}.")) | consumed)
-            - produced
-        )
-        group = self.source_group or f"{self.namespace}_raw"
+        sources = sorted(({n for n in catalog.names() if self._owns(n)} | consumed) - produced)
+        group = self.source_group or f"{self.namespace or 'catalog'}_raw"
         specs = [source_spec(catalog.get(n), group, self.io_manager_key) for n in sources]
         return dg.Definitions(
             assets=[*assets, *specs],
             asset_checks=[availability_check(s, self.conf_dir, self.env) for s in specs],
             resources={self.io_manager_key: CatalogIOManager(conf_dir=self.conf_dir, env=self.env)},
         )
+
+    def _owns(self, name: str) -> bool:
+        return self.namespace is None or name.startswith(f"{self.namespace}.")
 
     @staticmethod
     def _keys(assets: list) -> tuple[set[str], set[str]]:

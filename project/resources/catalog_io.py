@@ -14,7 +14,7 @@ streamed instead of loaded whole.
 
 from __future__ import annotations
 
-from functools import cache
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,21 @@ def dataset_name(key: dg.AssetKey) -> str:
     return ".".join(key.path)
 
 
-@cache
-def _catalog(conf_dir: Path, env: str) -> Catalog:
-    return Catalog.load(conf_dir, env)
+# Replaces every component's `conf_dir` (like Kedro's `--conf-source`): one checkout run
+# against another configuration tree, such as a deployment's or a test's.
+CONF_DIR_ENV = "CATALOG_CONF_DIR"
 
 
-def load_catalog(conf_dir: str, env: str | None) -> Catalog:
-    path = Path(conf_dir)
-    return _catalog(path if path.is_absolute() else PROJECT_ROOT / path, env or current_env())
+def conf_folder(conf_dir: str | Path) -> Path:
+    path = Path(os.environ.get(CONF_DIR_ENV, "").strip() or conf_dir)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def load_catalog(conf_dir: str | Path, env: str | None) -> Catalog:
+    """The catalog as the environment has it now: not cached, since interpolations read
+    environment variables (a few small YAML files take milliseconds to read). Relative
+    paths in entries are relative to the project root, wherever the conf folder is."""
+    return Catalog.load(conf_folder(conf_dir), env or current_env(), root=PROJECT_ROOT)
 
 
 class CatalogIOManager(dg.ConfigurableIOManager):
