@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 # The capability contract's layer line, extended by one capability as its comment says.
-CAPABILITY_LAYERS = 'layers = ["pncp"]'
+CAPABILITY_LAYERS = 'layers = ["pncp | sales"]'
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -109,7 +109,7 @@ def test_capability_importing_another_breaks_independence(package_copy: Path) ->
     pyproject = package_copy / "pyproject.toml"
     text = pyproject.read_text()
     assert CAPABILITY_LAYERS in text
-    pyproject.write_text(text.replace(CAPABILITY_LAYERS, 'layers = ["pncp | (shop)"]'))
+    pyproject.write_text(text.replace(CAPABILITY_LAYERS, 'layers = ["pncp | sales | (shop)"]'))
 
     result = lint_imports(package_copy)
 
