@@ -39,11 +39,14 @@ def conf_folder(conf_dir: str | Path) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def load_catalog(conf_dir: str | Path, env: str | None) -> Catalog:
+def load_catalog(
+    conf_dir: str | Path, env: str | None, project_root: str | Path | None = None
+) -> Catalog:
     """The catalog as the environment has it now: not cached, since interpolations read
     environment variables (a few small YAML files take milliseconds to read). Relative
     paths in entries are relative to the project root, wherever the conf folder is."""
-    return Catalog.load(conf_folder(conf_dir), env or current_env(), root=PROJECT_ROOT)
+    root = Path(project_root) if project_root else PROJECT_ROOT
+    return Catalog.load(conf_folder(conf_dir), env or current_env(), root=root)
 
 
 class CatalogIOManager(dg.ConfigurableIOManager):
@@ -51,11 +54,14 @@ class CatalogIOManager(dg.ConfigurableIOManager):
 
     conf_dir: str = "conf"
     env: str | None = None
+    # What relative paths in entries are relative to (default: this project's root); a
+    # Kedro project elsewhere sets its own.
+    project_root: str | None = None
     # Versioned datasets load their latest version unless one is chosen here.
     load_versions: dict[str, str] = {}
 
     def catalog(self) -> Catalog:
-        return load_catalog(self.conf_dir, self.env)
+        return load_catalog(self.conf_dir, self.env, self.project_root)
 
     def _dataset(self, key: dg.AssetKey):
         name = dataset_name(key)
