@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -126,7 +126,14 @@ class Versioned:
         return self.filepath / chosen / self.filepath.name
 
     def save_path(self) -> Path:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H.%M.%S.%f")[:-3] + "Z"
+        """A version later than every existing one: two saves within one millisecond (or
+        with a clock set back) must not share a folder, nor load the older save as latest."""
+        now = datetime.now(UTC)
+        versions = self.versions()
+        if versions:
+            latest = datetime.strptime(versions[-1], "%Y-%m-%dT%H.%M.%S.%fZ").replace(tzinfo=UTC)
+            now = max(now, latest + timedelta(milliseconds=1))
+        stamp = now.strftime("%Y-%m-%dT%H.%M.%S.%f")[:-3] + "Z"
         return self.filepath / stamp / self.filepath.name
 
     def prune(self) -> list[str]:

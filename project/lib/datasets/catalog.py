@@ -79,7 +79,9 @@ class Catalog:
             raise CatalogError(
                 f"no entry or factory serves {', '.join(sorted(unserved))}", file=self._files()
             )
-        used = {self.resolve(n) for n in needed}
+        # A pattern must match a needed name; it need not be the one serving it (an
+        # environment may declare that name explicitly).
+        used = {p for p in self.patterns if any(factories.match(n, [p]) for n in needed)}
         for pattern in self.patterns:
             theirs = namespace and not pattern.startswith((f"{namespace}.", "{"))
             if pattern not in used and not theirs:

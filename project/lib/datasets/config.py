@@ -23,6 +23,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from project.lib.datasets.base import DatasetError
+
 ENV_VAR = "CATALOG_ENV"
 DEFAULT_ENV = "local"
 BASE_ENV = "base"
@@ -173,7 +175,12 @@ def load(conf_dir: Path, env: str | None = None) -> CatalogConfig:
             if name in shared:
                 continue
             try:
-                value = OmegaConf.to_container(catalog[name], resolve=True)
+                node = catalog[name]
+                value = (
+                    OmegaConf.to_container(node, resolve=True)
+                    if isinstance(node, DictConfig)
+                    else node  # not a mapping: reported below
+                )
             except OmegaConfBaseException as exc:
                 origin = origins[name]
                 raise CatalogError(
@@ -243,9 +250,9 @@ def resolve_credentials(config: CatalogConfig, name: str, *, dataset: str) -> di
     try:
         values = OmegaConf.to_container(config.credentials[name], resolve=True)
     except OmegaConfBaseException as exc:
-        raise RuntimeError(
+        raise DatasetError(
             f"dataset {dataset!r}: credentials {name!r} cannot be resolved: {_first_line(exc)}"
         ) from None
     if not isinstance(values, dict):
-        raise RuntimeError(f"dataset {dataset!r}: credentials {name!r} must be a mapping")
+        raise DatasetError(f"dataset {dataset!r}: credentials {name!r} must be a mapping")
     return values

@@ -96,7 +96,12 @@ class FileDataset(Dataset):
         return to_frame(self.load_arrow(partitions))
 
     def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
-        table = to_table(data, dataset=self.name)
+        try:
+            table = to_table(data, dataset=self.name)
+        except TypeError:
+            raise
+        except Exception as exc:  # a stream that fails while it is read: nothing written
+            raise self.fail("write", exc) from exc
         target = self._versions().save_path() if self.versioned else self.filepath
         try:
             with replacing(target) as tmp:

@@ -94,7 +94,10 @@ def cast_to(table: pa.Table, schema: pa.Schema, *, dataset: str) -> pa.Table:
 
 
 def _cast(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
-    """A cast that also reads dates written as midnight timestamps (Excel's way)."""
+    """A cast that also reads dates written as midnight timestamps (Excel's way), and a
+    column of nulls (read from text as empty strings) as the null type it was saved with."""
+    if pa.types.is_null(kind) and column.null_count == len(column):
+        return pa.chunked_array([pa.nulls(len(column))], pa.null())
     try:
         return pc.cast(column, kind)
     except pa.ArrowInvalid:
