@@ -20,8 +20,7 @@ import typer
 from typer.main import get_command
 
 from project.lib.backup import BackupError
-from project.lib.datasets.base import DatasetError
-from project.lib.datasets.config import CatalogError
+from project.lib.datasets.errors import CatalogError, DatasetError
 from project.lib.lake import RollbackError, SnapshotError
 from project.lib.query import UnsafeQueryError
 from project.lib.warehouse import CatalogUnavailableError, WarehouseLockedError

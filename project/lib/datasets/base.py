@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from project.lib.datasets.errors import DatasetError
 from project.lib.datasets.frames import Data, to_frame
 
 REGISTRY: dict[str, type[Dataset]] = {}
@@ -36,10 +37,6 @@ def register(*names: str) -> Callable[[type[Dataset]], type[Dataset]]:
         return cls
 
     return add
-
-
-class DatasetError(RuntimeError):
-    """A dataset could not be read or written; the message names it and the cause."""
 
 
 class Dataset(BaseModel):

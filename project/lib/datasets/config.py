@@ -23,7 +23,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from project.lib.datasets.base import DatasetError
+from project.lib.datasets.errors import CatalogError, DatasetError
 
 ENV_VAR = "CATALOG_ENV"
 DEFAULT_ENV = "local"
@@ -31,17 +31,6 @@ BASE_ENV = "base"
 CATALOG_PATTERNS = ("catalog*.yml", "catalog*.yaml", "catalog/**/*.yml", "catalog/**/*.yaml")
 CREDENTIALS_PATTERNS = ("credentials*.yml", "credentials*.yaml")
 GLOBALS_PATTERNS = ("globals*.yml", "globals*.yaml")
-
-
-class CatalogError(ValueError):
-    """The catalog is wrong; the message names the file, the line and the entry."""
-
-    def __init__(
-        self, message: str, *, file: Path | None = None, line: int | None = None, entry: str = ""
-    ) -> None:
-        self.file, self.line, self.entry, self.reason = file, line, entry, message
-        where = f"{file}:{line}" if file and line else str(file or "catalog")
-        super().__init__(f"{where}: {f'dataset {entry!r}: ' if entry else ''}{message}")
 
 
 @dataclass(frozen=True)
