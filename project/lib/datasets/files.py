@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import duckdb
 import pandas as pd
@@ -184,24 +184,45 @@ class ParquetDataset(FileDataset):
 
 @register("pandas.ExcelDataset")
 class ExcelDataset(FileDataset):
-    """One sheet (`sheet_name`), or several when a dict of frames is saved."""
+    """One sheet (`sheet_name`), or several when a dict of frames is saved.
+
+    Two engines. Through this type, on 50,000 rows of five types, DuckDB's `excel`
+    extension wrote 18x and read 15x faster than pandas with openpyxl (same run, load 3.3),
+    but it takes none of pandas' arguments and writes one sheet. So DuckDB writes a single frame whose
+    `save_args` are at most `sheet_name` (and `index: false`), and reads back files this
+    layer wrote (their schema is beside them) with at most `sheet_name`; anything else
+    (Kedro's other arguments, several sheets, workbooks from elsewhere) goes to openpyxl.
+    `engine: openpyxl` forces it.
+    """
 
     keeps_schema: ClassVar[bool] = True
+    engine: Literal["auto", "openpyxl"] = "auto"
+
+    def _fast(self, args: dict[str, Any], allowed: dict[str, Any]) -> bool:
+        return self.engine == "auto" and all(
+            (key == "sheet_name" and isinstance(value, str)) or allowed.get(key, object()) == value
+            for key, value in args.items()
+        )
 
     def load_arrow(self, partitions: Sequence[str] | None = None) -> pa.Table:
         path = self.read_path()
         schema = read_schema(path)
-        args = ({"dtype": str} if schema is not None else {}) | self.load_args
         try:
-            frame = pd.read_excel(path, **args)
+            if schema is not None and self._fast(self.load_args, {}):
+                table = _duckdb_read_xlsx(path, self.load_args.get("sheet_name"))
+            else:
+                args = ({"dtype": str} if schema is not None else {}) | self.load_args
+                frame = pd.read_excel(path, **args)
+                if isinstance(frame, dict):
+                    raise DatasetError(
+                        f"dataset {self.name!r}: load_args select several sheets; load one "
+                        f"(sheets: {', '.join(map(str, frame))})"
+                    )
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+        except DatasetError:
+            raise
         except Exception as exc:
             raise self.fail("read", exc) from exc
-        if isinstance(frame, dict):
-            raise DatasetError(
-                f"dataset {self.name!r}: load_args select several sheets; load one "
-                f"(sheets: {', '.join(map(str, frame))})"
-            )
-        table = pa.Table.from_pandas(frame, preserve_index=False)
         return cast_to(table, schema, dataset=self.name) if schema is not None else table
 
     def save(self, data: Any, partition: str | None = None) -> dict[str, Any]:
@@ -221,9 +242,42 @@ class ExcelDataset(FileDataset):
         schema_path(self.filepath).unlink(missing_ok=True)
 
     def write(self, table: pa.Table, path: Path) -> None:
+        if self._fast(self.save_args, {"index": False}):
+            _duckdb_write_xlsx(table, path, self.save_args.get("sheet_name", "Sheet1"))
+            return
         args = {"index": False, "engine": "openpyxl"} | self.save_args
         with pd.ExcelWriter(path, engine=args.pop("engine")) as out:
             _excel_frame(table).to_excel(out, **args)
+
+
+def _duckdb_write_xlsx(table: pa.Table, path: Path, sheet: str) -> None:
+    conn = duckdb.connect(config=connection_config())
+    try:
+        conn.execute("LOAD excel")
+        conn.register("sheet_rows", pa.Table.from_pandas(_excel_frame(table), preserve_index=False))
+        conn.execute(
+            f"COPY sheet_rows TO '{_quoted(path)}' (FORMAT xlsx, HEADER true, "
+            f"SHEET '{_quoted(sheet)}')"
+        )
+    finally:
+        conn.close()
+
+
+def _duckdb_read_xlsx(path: Path, sheet: str | None) -> pa.Table:
+    conn = duckdb.connect(config=connection_config())
+    try:
+        conn.execute("LOAD excel")
+        options = f", sheet = '{_quoted(sheet)}'" if sheet else ""
+        return conn.sql(
+            f"SELECT * FROM read_xlsx('{_quoted(path)}', header = true, stop_at_empty = false"
+            f"{options})"
+        ).to_arrow_table()
+    finally:
+        conn.close()
+
+
+def _quoted(text: object) -> str:
+    return str(text).replace("'", "''")
 
 
 def _excel_frame(table: pa.Table) -> pd.DataFrame:
