@@ -3,6 +3,7 @@
     python -m bench                     # every benchmark
     python -m bench --only extraction   # some of them (repeatable)
     python -m bench --only backends     # the DuckDB file against DuckLake (needs PostgreSQL)
+    python -m bench --only datasets     # PostgreSQL to Parquet by the dataset layer (PostgreSQL)
     python -m bench --list
 
 Each entry of BENCHMARKS is a `run()` returning `Measurement`s (bench/common.py). The run
@@ -15,13 +16,14 @@ from __future__ import annotations
 import argparse
 import traceback
 
-from bench import backends, extraction, transformation
+from bench import backends, datasets, extraction, transformation
 from bench.common import Measurement, comparison, previous_run, save_run, table
 
 BENCHMARKS = {
     "extraction": extraction.run,
     "transformation": transformation.run,
     "backends": backends.run,
+    "datasets": datasets.run,
 }
 
 

@@ -3,8 +3,10 @@
 DuckDB attaches PostgreSQL and MySQL with its scanners (2 million PostgreSQL rows in 1.36 s
 on this machine), so every database dataset reads and writes the same way: reads stream
 record batches sized to the rows' width; writes stream the incoming batches into the table
-inside one transaction, so a load that fails midway leaves the table as it was. Measured
-against pandas' `read_sql` + `to_sql` in `bench/datasets.py`.
+inside one transaction, so a load that fails midway leaves the table as it was. A stream is
+written a chunk (~64 MB) at a time: DuckDB drains a registered stream ahead of the writer,
+so registering a whole one would hold up to a gigabyte. `bench/datasets.py` measures a
+PostgreSQL table copied to partitioned Parquet against pandas' `read_sql` + `to_parquet`.
 
 Credentials are a DuckDB secret, never part of an ATTACH string (DuckDB shows those in
 `duckdb_databases()` and quotes them in errors), and every error is redacted before it is
@@ -24,16 +26,18 @@ from urllib.parse import unquote, urlsplit
 
 import duckdb
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from project.lib.datasets.base import Dataset, DatasetError, register
-from project.lib.datasets.files import _closing
+from project.lib.datasets.files import _chunks, _closing, _first_or_empty
 from project.lib.datasets.frames import Data, to_reader
 from project.lib.extensions import connection_config
 from project.lib.warehouse import quote_literal
 
 ALIAS = "db"
-BATCH_BYTES = 64 << 20
+# A read batch of about 16 MB: DuckDB materializes each one before handing it over, so
+# 64 MB batches cost ~150 MB more peak memory on a copy, for no speed (bench/datasets.py).
+BATCH_BYTES = 16 << 20
 
 
 def _ident(name: str) -> str:
@@ -86,6 +90,8 @@ class TableDataset(Dataset):
     save_args: dict[str, Any] = Field(default_factory=dict)
 
     default_schema: ClassVar[str] = "main"
+    # The incoming stream after its first chunk, while a save runs (see `fill`).
+    _rest: Iterator[pa.Table] = PrivateAttr(default_factory=lambda: iter(()))
 
     # Connection.
     def url(self) -> str:
@@ -106,17 +112,19 @@ class TableDataset(Dataset):
 
     @contextmanager
     def attached(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection with the database attached as `db`; a failure to attach is
+        raised as DatasetError naming the dataset (redacted), the body's errors as they are."""
         conn = duckdb.connect(config=connection_config() | {"memory_limit": "1GB"})
         try:
-            conn.execute("SET TimeZone = 'UTC'")
-            self.attach(conn)
+            try:
+                conn.execute("SET TimeZone = 'UTC'")
+                self.attach(conn)
+            except duckdb.Error as exc:
+                raise DatasetError(
+                    f"dataset {self.name!r}: cannot connect to {self.location()}: "
+                    f"{scrub(str(exc), self.secrets())}"
+                ) from None
             yield conn
-        except DatasetError:
-            raise
-        except duckdb.Error as exc:
-            raise DatasetError(
-                f"dataset {self.name!r}: {self.location()}: {scrub(str(exc), self.secrets())}"
-            ) from None
         finally:
             conn.close()
 
@@ -149,7 +157,7 @@ class TableDataset(Dataset):
         return bool(found and found[0])
 
     def exists(self, partition: str | None = None) -> bool:
-        with self.attached() as conn:
+        with self._scan_errors(), self.attached() as conn:
             if not self._table_exists(conn):
                 return False
             if partition is None or not self.partition_by:
@@ -201,18 +209,20 @@ class TableDataset(Dataset):
         reader = to_reader(data, dataset=self.name)
         if partition is not None and not self.partition_by:
             self.partition_by = "partition"
-        with self.attached() as conn:
-            conn.register("incoming", reader)
-            select = self.incoming_select(conn, partition)
-            try:
+        chunks = _first_or_empty(_chunks(reader), reader.schema)
+        try:
+            with self.attached() as conn:
+                conn.register("incoming", next(chunks))
+                self._rest = chunks
+                select = self.incoming_select(conn, partition)
                 rows = self.write(conn, select, partition)
-            except DatasetError:
-                raise
-            except duckdb.Error as exc:
-                raise DatasetError(
-                    f"dataset {self.name!r}: cannot write {self.location()} (nothing was "
-                    f"changed): {scrub(str(exc), self.secrets())}"
-                ) from None
+        except DatasetError:
+            raise
+        except Exception as exc:  # the database's error, or the incoming stream's
+            raise DatasetError(
+                f"dataset {self.name!r}: cannot write {self.location()} (nothing was "
+                f"changed): {scrub(str(exc), self.secrets())}"
+            ) from None
         return {"rows": rows, "table": f"{self.schema_name}.{self.table_name}"}
 
     def incoming_select(self, conn: duckdb.DuckDBPyConnection, partition: str | None) -> str:
@@ -234,6 +244,7 @@ class TableDataset(Dataset):
             if partition is None:
                 conn.execute(f"DROP TABLE IF EXISTS {self.qualified()}")
                 conn.execute(f"CREATE TABLE {self.qualified()} AS {select}")
+                self.fill(conn, self.qualified(), select)
             else:
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified()} AS {select} LIMIT 0")
                 conn.execute(
@@ -242,12 +253,21 @@ class TableDataset(Dataset):
                     [partition],
                 )
                 conn.execute(f"INSERT INTO {self.qualified()} BY NAME {select}")
+                self.fill(conn, self.qualified(), select)
             count = self.count(conn, partition)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return count
+
+    def fill(self, conn: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
+        """Insert the rest of the incoming stream, a chunk at a time, after the first chunk
+        went in with the statement that created or cleared `table` (same transaction)."""
+        for chunk in self._rest:
+            conn.unregister("incoming")
+            conn.register("incoming", chunk)
+            conn.execute(f"INSERT INTO {table} BY NAME {select}")
 
     def count(self, conn: duckdb.DuckDBPyConnection, partition: str | None) -> int:
         if partition is None:
@@ -363,6 +383,7 @@ def _append(dataset: TableDataset, conn: duckdb.DuckDBPyConnection, select: str)
             conn.execute(f"INSERT INTO {dataset.qualified()} BY NAME {select}")
         else:
             conn.execute(f"CREATE TABLE {dataset.qualified()} AS {select}")
+        dataset.fill(conn, dataset.qualified(), select)
         count = dataset.count(conn, None)
         conn.execute("COMMIT")
     except BaseException:
@@ -455,6 +476,7 @@ class MySQLTableDataset(TableDataset):
                     [partition],
                 )
                 conn.execute(f"INSERT INTO {self.qualified()} BY NAME {select}")
+                self.fill(conn, self.qualified(), select)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -466,6 +488,7 @@ class MySQLTableDataset(TableDataset):
         self._mysql(conn, self._ddl(conn, fresh, None))
         try:
             conn.execute(f"INSERT INTO {self.qualified(fresh)} BY NAME {select}")
+            self.fill(conn, self.qualified(fresh), select)
             if self._table_exists(conn):
                 swap = f"`{self.table_name}` TO `{old}`, `{fresh}` TO `{self.table_name}`"
                 self._mysql(conn, f"RENAME TABLE {swap}")

@@ -160,3 +160,52 @@ def test_a_file_save_that_fails_midway_keeps_the_previous_file(
     assert path.read_bytes() == before
     assert load_rows(dataset) == [(1, "a"), (2, "b"), (3, "c")]
     assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def many_batches(fail_at: int | None = None) -> pa.RecordBatchReader:
+    """Five batches of two rows; the source fails before batch `fail_at` when given."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for n in range(5):
+            if n == fail_at:
+                raise ConnectionError(f"the source went away before batch {n}")
+            ids = [100 + 2 * n, 101 + 2 * n]
+            yield pa.record_batch({"id": ids, "item": [f"b{n}"] * 2}, schema=SCHEMA)
+
+    return pa.RecordBatchReader.from_batches(SCHEMA, batches())
+
+
+@pytest.fixture
+def one_batch_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writers take the stream one batch at a time (as they do ~64 MB at a time)."""
+    from project.lib.datasets import files
+
+    monkeypatch.setattr(files, "CHUNK_BYTES", 1)
+
+
+@pytest.mark.usefixtures("one_batch_chunks")
+@pytest.mark.parametrize("kind", list(TABLES))
+def test_a_stream_is_written_chunk_by_chunk_in_one_transaction(
+    kind: str, dataset_of: Callable[..., Dataset]
+) -> None:
+    dataset = dataset_of(TABLES[kind])
+    dataset.save(OLD)
+    assert dataset.save(many_batches())["rows"] == 10
+    assert [row[0] for row in load_rows(dataset)] == list(range(100, 110))
+
+    with pytest.raises(DatasetError) as error:
+        dataset.save(many_batches(fail_at=3))  # three chunks already inserted, uncommitted
+    assert "before batch 3" in str(error.value)
+    assert [row[0] for row in load_rows(dataset)] == list(range(100, 110))
+
+
+@pytest.mark.usefixtures("one_batch_chunks")
+def test_a_partitioned_parquet_stream_is_written_chunk_by_chunk(
+    dataset_of: Callable[..., Dataset],
+) -> None:
+    dataset = dataset_of("type: parquet.PartitionedDataset\n  path: data/p\n  partition_by: month")
+    assert dataset.save(many_batches(), partition="2024-01")["rows"] == 10
+    assert len(list(dataset.path.glob("month=2024-01/*.parquet"))) == 5
+    with pytest.raises(DatasetError):
+        dataset.save(many_batches(fail_at=2), partition="2024-01")
+    assert sorted(dataset.load()["id"].tolist()) == list(range(100, 110))
