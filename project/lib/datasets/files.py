@@ -383,9 +383,12 @@ class PartitionedParquetDataset(Dataset):
                     conn.unregister("incoming")
                 if target.exists():
                     shutil.rmtree(target)
-            rows = conn.sql(
-                "SELECT count(*) FROM read_parquet(?)", params=[str(target / "**" / "*.parquet")]
-            ).fetchone()
+            written = [str(f) for f in target.rglob("*.parquet")]
+            rows = (
+                conn.sql("SELECT count(*) FROM read_parquet(?)", params=[written]).fetchone()
+                if written
+                else (0,)  # an empty stream, saved whole: no partition to write
+            )
         except DatasetError:
             raise
         except Exception as exc:

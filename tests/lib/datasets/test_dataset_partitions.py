@@ -86,3 +86,16 @@ def test_loading_without_partitions_gives_every_partition(sales: Dataset) -> Non
 
 def test_exists_answers_for_each_partition(sales: Dataset) -> None:
     assert [sales.exists(key) for key in ("2024-01", "2024-02", "2024-03")] == [True, True, False]
+
+
+def test_an_empty_frame_saved_whole_writes_no_partition(tmp_path) -> None:
+    import pyarrow as pa
+
+    from project.lib.datasets.files import PartitionedParquetDataset
+
+    dataset = PartitionedParquetDataset.model_validate(
+        {"type": "parquet.PartitionedDataset", "path": str(tmp_path / "p"), "partition_by": "month"}
+    ).bind("empty", None)
+    empty = pa.table({"id": pa.array([], pa.int64()), "month": pa.array([], pa.string())})
+    assert dataset.save(empty)["rows"] == 0
+    assert dataset.partitions() == []
