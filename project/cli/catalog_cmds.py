@@ -148,6 +148,9 @@ def export(
         list[str] | None, typer.Option("--partition", help="Export only these partitions.")
     ] = None,
     row_limit: Annotated[int, typer.Option(help="HTML/Markdown: rows shown.")] = 50,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing output (a folder with it).")
+    ] = False,
     env: EnvOption = None,
     conf: ConfOption = None,
 ) -> None:
@@ -156,6 +159,8 @@ def export(
 
     if partition_by and fmt is not ExportFormat.parquet:
         raise CliError("--partition-by applies to --format parquet only")
+    if output.exists() and not force and (output.is_file() or any(output.iterdir())):
+        raise CliError(f"{output} exists; choose another --output, or --force to replace it")
     source = _catalog(conf, env).get(name)
     entry = export_entry(fmt, output.resolve(), partition_by, row_limit)
     target = REGISTRY[entry["type"]].model_validate(entry).bind(f"{name} export", None)

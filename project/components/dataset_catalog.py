@@ -72,7 +72,7 @@ def availability_check(
     @dg.asset_check(
         asset=spec.key,
         name="available",
-        description="The source dataset's file or table exists and can be opened.",
+        description="The source dataset's file, folder or table exists.",
     )
     def available() -> dg.AssetCheckResult:
         dataset = load_catalog(conf_dir, env).get(name)
@@ -104,7 +104,8 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
         produced, consumed = self._keys(assets)
         mine = [n for n in produced | consumed if self._owns(n)]
         catalog.check_names(mine, namespace=self.namespace)
-        sources = sorted(({n for n in catalog.names() if self._owns(n)} | consumed) - produced)
+        owned = {n for n in catalog.names() if self._owns(n)}
+        sources = sorted((owned | {n for n in consumed if self._owns(n)}) - produced)
         group = self.source_group or f"{self.namespace or 'catalog'}_raw"
         specs = [source_spec(catalog.get(n), group, self.io_manager_key) for n in sources]
         return dg.Definitions(

@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from project.lib.datasets import Catalog, current_env
+from project.lib.datasets import Catalog, Dataset, DatasetError, current_env
 from project.settings import PROJECT_ROOT
 
 
@@ -74,7 +74,7 @@ class CatalogIOManager(dg.ConfigurableIOManager):
         if obj is None:
             return
         dataset = self._dataset(context.asset_key)
-        partition = context.partition_key if context.has_partition_key else None
+        partition = self._partition(context, dataset)
         written = dataset.save(obj, partition)
         metadata: dict[str, Any] = {
             "dataset": dataset.name,
@@ -87,6 +87,25 @@ class CatalogIOManager(dg.ConfigurableIOManager):
         metadata.update({k: v for k, v in written.items() if v not in (None, [], {})})
         context.add_output_metadata(metadata)
 
+    @staticmethod
+    def _partition(context: dg.OutputContext, dataset: Dataset) -> str | None:
+        """The one partition a run writes: a range in one run would need the data split by
+        key, which the output does not carry, so it is refused rather than saved whole."""
+        if not context.has_asset_partitions:
+            return None
+        if not dataset.partitioned:
+            raise DatasetError(
+                f"dataset {dataset.name!r}: a partitioned asset needs a partitioned dataset "
+                f"type ({dataset.type} keeps one version of its data)"
+            )
+        if not context.has_partition_key:
+            keys = list(context.asset_partition_keys)
+            raise DatasetError(
+                f"dataset {dataset.name!r}: one run wrote {len(keys)} partitions "
+                f"({keys[0]}...{keys[-1]}); run one partition per run (no single-run backfill)"
+            )
+        return context.partition_key
+
     def load_input(self, context: dg.InputContext) -> Any:
         upstream = context.upstream_output
         key = context.asset_key if context.has_asset_key else None
@@ -96,6 +115,10 @@ class CatalogIOManager(dg.ConfigurableIOManager):
             raise dg.DagsterInvariantViolationError("the catalog loads assets only")
         dataset = self._dataset(key)
         partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        if partitions and not dataset.partitioned:
+            raise DatasetError(
+                f"dataset {dataset.name!r}: {dataset.type} has no partitions to load"
+            )
         if context.dagster_type.typing_type is pa.RecordBatchReader:
             return dataset.scan(partitions)
         return dataset.load(partitions)

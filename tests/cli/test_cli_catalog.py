@@ -170,3 +170,16 @@ def test_errors_name_the_dataset_and_exit_2(conf: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert wrong.code == 2
     assert "--partition-by applies to --format parquet only" in wrong.stderr
+
+
+def test_export_refuses_an_existing_output_unless_forced(conf: Path, tmp_path: Path) -> None:
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    refused = run_pncp(
+        "catalog", "export", "orders", "-o", str(out), "-f", "parquet",
+        "--partition-by", "month", "--conf", str(conf),
+    )  # fmt: skip
+    assert refused.code == 2
+    assert f"{out} exists; choose another --output, or --force" in refused.stderr
+    assert (out / "keep.txt").read_text() == "mine"

@@ -92,3 +92,24 @@ def test_a_yaml_syntax_error_names_file_and_line(conf: Path) -> None:
     assert str(error.value).startswith(
         f"{path}:{len(path.read_text().splitlines())}: YAML syntax error"
     )
+
+
+def test_a_dependency_outside_the_namespace_is_not_made_a_source(
+    conf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sales_extra_nodes.py").write_text(
+        "import dagster as dg\n\n"
+        "@dg.asset(key=['sales', 'orders_raw_copy'], deps=[dg.AssetKey(['marts', 'x'])],\n"
+        "          io_manager_key='catalog')\n"
+        "def copy():\n    return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (conf / "local" / "catalog.yml").write_text(
+        yaml.safe_dump(
+            {"sales.orders_raw_copy": {"type": "pandas.CSVDataset", "filepath": "c.csv"}}
+        )
+    )
+    modules = ["project.defs.sales.assets", "sales_extra_nodes"]
+    defs = DatasetCatalog(namespace="sales", asset_modules=modules).build_defs(None)  # type: ignore[arg-type]
+    sources = {a.key.to_user_string() for a in defs.assets or [] if isinstance(a, dg.AssetSpec)}
+    assert sources == {"sales/orders_raw", "sales/customers_raw"}  # not marts/x

@@ -86,7 +86,7 @@ def test_sales_example_runs_on_files(
         "customer_id",
         "order_id",
     ]
-    assert "not an amount: 'abc'" in set(rejected["reason"])
+    assert "not an amount of at most 10 digits and 2 decimals: 'abc'" in set(rejected["reason"])
 
     workbooks = list((out / "reports" / "customer_summary.xlsx").glob("*/customer_summary.xlsx"))
     assert len(workbooks) == 1  # versioned: <file>/<version>/<file>

@@ -215,3 +215,50 @@ def test_versioned_datasets_load_the_latest_or_a_chosen_version(partitioned_conf
         [snapshots, reader], resources={"catalog": pinned}, selection=[reader]
     ).success
     assert loaded == [2, 1]
+
+
+def test_a_partitioned_asset_on_a_single_file_dataset_is_refused(partitioned_conf: Path) -> None:
+    @dg.asset(partitions_def=MONTHS, io_manager_key="catalog", name="summary")
+    def summary_by_month() -> pd.DataFrame:
+        return pd.DataFrame({"n": [1]})
+
+    resources = {"catalog": CatalogIOManager(conf_dir=str(partitioned_conf), env="base")}
+    result = dg.materialize(
+        [summary_by_month], resources=resources, partition_key="2024-01", raise_on_error=False
+    )
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error.to_string()
+    assert "dataset 'summary': a partitioned asset needs a partitioned dataset type" in error
+
+
+def test_a_range_of_partitions_in_one_run_is_refused_not_saved_whole(
+    partitioned_conf: Path, tmp_path: Path
+) -> None:
+    @dg.asset(
+        partitions_def=MONTHS,
+        io_manager_key="catalog",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def sales_by_month() -> pd.DataFrame:
+        return pd.DataFrame({"order_id": [1]})
+
+    resources = {"catalog": CatalogIOManager(conf_dir=str(partitioned_conf), env="base")}
+    assert dg.materialize([sales_by_month], resources=resources, partition_key="2024-01").success
+    definitions = dg.Definitions(assets=[sales_by_month], resources=resources)
+    with dg.instance_for_test() as instance:
+        outcome = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2024-01",
+                "dagster/asset_partition_range_end": "2024-02",
+            },
+            raise_on_error=False,
+        )
+    assert not outcome.success
+    error = outcome.get_step_failure_events()[0].step_failure_data.error
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    assert "one run wrote 2 partitions (2024-01...2024-02)" in " ".join(messages)
+    assert [p.name for p in (tmp_path / "sales_by_month").iterdir()] == ["month=2024-01"]

@@ -75,7 +75,13 @@ class Dataset(BaseModel):
         return to_frame(self.load_arrow(partitions))
 
     def load_arrow(self, partitions: Sequence[str] | None = None) -> pa.Table:
-        return self.scan(partitions).read_all()
+        reader = self.scan(partitions)
+        try:
+            return reader.read_all()
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise self.fail("read", exc) from None
 
     def scan(self, partitions: Sequence[str] | None = None) -> pa.RecordBatchReader:
         """A stream of record batches; types that can stream override it."""

@@ -82,6 +82,8 @@ class Catalog:
         # A pattern must match a needed name; it need not be the one serving it (an
         # environment may declare that name explicitly).
         used = {p for p in self.patterns if any(factories.match(n, [p]) for n in needed)}
+        for name in needed:  # a factory's entry is checked for each name it serves, now
+            self.get(name)
         for pattern in self.patterns:
             theirs = namespace and not pattern.startswith((f"{namespace}.", "{"))
             if pattern not in used and not theirs:
@@ -126,8 +128,9 @@ class Catalog:
         cls = self._check_entry(origin or name, entry)
         values = dict(entry)
         for key in _PATH_FIELDS:
-            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
-                values[key] = str(self.root / values[key])
+            value = values.get(key)
+            if isinstance(value, str) and not Path(value).is_absolute() and "://" not in value:
+                values[key] = str(self.root / value)
         try:
             dataset = cls.model_validate(values)
         except ValidationError as exc:

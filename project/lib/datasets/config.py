@@ -49,7 +49,7 @@ class CatalogConfig:
     entries: dict[str, dict[str, Any]]
     origins: dict[str, Origin]
     field_origins: dict[str, dict[str, Origin]]
-    credentials: DictConfig
+    credentials: DictConfig = field(repr=False)
     credential_origins: dict[str, Origin] = field(default_factory=dict)
 
     def origin(self, name: str, field_name: str | None = None) -> Origin | None:
@@ -110,6 +110,10 @@ def _layer(folder: Path, patterns: Iterable[str]):
     fields: dict[str, dict[str, Origin]] = {}
     for path in _files(folder, patterns):
         part, part_origins, part_fields = _read(path)
+        try:  # interpolation syntax is checked when OmegaConf reads it: name the file
+            OmegaConf.create(part)
+        except OmegaConfBaseException as exc:
+            raise CatalogError(f"cannot read: {_first_line(exc)}", file=path) from None
         for name in part:
             if name in data:
                 raise CatalogError(
@@ -238,7 +242,7 @@ def resolve_credentials(config: CatalogConfig, name: str, *, dataset: str) -> di
         raise config.error(dataset, f"credentials {name!r} are not declared", "credentials")
     try:
         values = OmegaConf.to_container(config.credentials[name], resolve=True)
-    except OmegaConfBaseException as exc:
+    except (OmegaConfBaseException, ValueError) as exc:
         raise DatasetError(
             f"dataset {dataset!r}: credentials {name!r} cannot be resolved: {_first_line(exc)}"
         ) from None

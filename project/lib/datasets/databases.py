@@ -82,7 +82,8 @@ class TableDataset(Dataset):
     db_schema: str | None = Field(default=None, alias="schema")
     credentials: str | None = None
     # Ours: the column holding the asset's partition key; a save of a partition replaces
-    # the rows with that key. Without it, a save replaces the table.
+    # the rows with that key. A partitioned asset needs it; an unpartitioned save replaces
+    # the table (keeping the column as the data has it).
     partition_by: str | None = None
     # Ours: `replace` (default) the table on each unpartitioned save, or `append` to it.
     mode: Literal["replace", "append"] = "replace"
@@ -147,6 +148,19 @@ class TableDataset(Dataset):
     def location(self) -> str:
         return f"{self.engine} table {self.schema_name}.{self.table_name}"
 
+    def fail(self, action: str, exc: BaseException) -> DatasetError:
+        return DatasetError(
+            f"dataset {self.name!r}: cannot {action} {self.location()}: "
+            f"{scrub(str(exc), self.secrets())}"
+        )
+
+    def _check_partitioned(self, partitions: Sequence[str] | None) -> None:
+        if partitions and not self.partition_by:
+            raise DatasetError(
+                f"dataset {self.name!r}: partition {', '.join(partitions)} asked of a table "
+                "with no `partition_by` column; set `partition_by` in its catalog entry"
+            )
+
     # Reading.
     def _table_exists(self, conn: duckdb.DuckDBPyConnection, table: str | None = None) -> bool:
         found = conn.execute(
@@ -173,24 +187,32 @@ class TableDataset(Dataset):
         return "*"
 
     def scan(self, partitions: Sequence[str] | None = None) -> pa.RecordBatchReader:
-        with self._scan_errors():
-            conn = duckdb.connect(config=connection_config() | {"memory_limit": "1GB"})
-            conn.execute("SET TimeZone = 'UTC'")
-            self.attach(conn)
-            if not self._table_exists(conn):
-                conn.close()
-                raise DatasetError(f"dataset {self.name!r}: {self.location()} does not exist")
-            where, params = "", []
-            if partitions and self.partition_by:
-                marks = ", ".join("?" for _ in partitions)
-                where = f" WHERE CAST({_ident(self.partition_by)} AS VARCHAR) IN ({marks})"
-                params = list(partitions)
-            query = f"SELECT {self.select_list(conn)} FROM {self.qualified()}{where}"
-            sample = conn.execute(f"{query} LIMIT 1000", params).to_arrow_table()
-            width = sample.nbytes // max(sample.num_rows, 1)
-            rows = max(2048, min(1_000_000, BATCH_BYTES // max(width, 1) // 2048 * 2048))
-            reader = conn.execute(query, params).to_arrow_reader(rows)
-            return _closing(reader, conn)
+        self._check_partitioned(partitions)
+        conn = duckdb.connect(config=connection_config() | {"memory_limit": "1GB"})
+        try:
+            with self._scan_errors():
+                return _closing(self._reader(conn, partitions), conn, self)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _reader(
+        self, conn: duckdb.DuckDBPyConnection, partitions: Sequence[str] | None
+    ) -> pa.RecordBatchReader:
+        conn.execute("SET TimeZone = 'UTC'")
+        self.attach(conn)
+        if not self._table_exists(conn):
+            raise DatasetError(f"dataset {self.name!r}: {self.location()} does not exist")
+        where, params = "", []
+        if partitions:
+            marks = ", ".join("?" for _ in partitions)
+            where = f" WHERE CAST({_ident(self.partition_by or '')} AS VARCHAR) IN ({marks})"
+            params = list(partitions)
+        query = f"SELECT {self.select_list(conn)} FROM {self.qualified()}{where}"
+        sample = conn.execute(f"{query} LIMIT 1000", params).to_arrow_table()
+        width = sample.nbytes // max(sample.num_rows, 1)
+        rows = max(2048, min(1_000_000, BATCH_BYTES // max(width, 1) // 2048 * 2048))
+        return conn.execute(query, params).to_arrow_reader(rows)
 
     @contextmanager
     def _scan_errors(self) -> Iterator[None]:
@@ -207,8 +229,7 @@ class TableDataset(Dataset):
     # Writing.
     def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
         reader = to_reader(data, dataset=self.name)
-        if partition is not None and not self.partition_by:
-            self.partition_by = "partition"
+        self._check_partitioned([partition] if partition is not None else None)
         chunks = _first_or_empty(_chunks(reader), reader.schema)
         try:
             with self.attached() as conn:
@@ -226,9 +247,11 @@ class TableDataset(Dataset):
         return {"rows": rows, "table": f"{self.schema_name}.{self.table_name}"}
 
     def incoming_select(self, conn: duckdb.DuckDBPyConnection, partition: str | None) -> str:
-        columns = [
-            c for c, *_ in conn.execute("DESCRIBE incoming").fetchall() if c != self.partition_by
-        ]
+        """The incoming columns; with a partition key, its column is the key (a column of
+        that name in the data is replaced), without one the data's own column is kept."""
+        keyed = partition is not None and self.partition_by
+        described = conn.execute("DESCRIBE incoming").fetchall()
+        columns = [c for c, *_ in described if not keyed or c != self.partition_by]
         listed = [_ident(c) for c in columns]
         if partition is not None and self.partition_by:
             listed.append(f"'{quote_literal(partition)}' AS {_ident(self.partition_by)}")
@@ -295,7 +318,7 @@ class DuckDBTableDataset(TableDataset):
         values = self.credential_values()
         catalog = str(values.get("catalog", ""))
         password = urlsplit(catalog).password if "://" in catalog else None
-        return [catalog, password or ""]
+        return [catalog, password or "", unquote(password or "")]
 
     def attach(self, conn: duckdb.DuckDBPyConnection) -> None:
         if self.credentials:
@@ -350,7 +373,12 @@ class SQLTableDataset(Dataset):
         values = self.credential_values()
         kind = kind_of(str(values.get("con") or values.get("url") or ""))
         cls = MySQLTableDataset if kind == "mysql" else PostgresTableDataset
-        mode = "append" if self.save_args.get("if_exists") == "append" else "replace"
+        if_exists = self.save_args.get("if_exists", "replace")
+        if if_exists not in ("append", "replace", "fail"):
+            raise DatasetError(
+                f"dataset {self.name!r}: save_args.if_exists must be fail, replace or append"
+            )
+        mode = "append" if if_exists == "append" else "replace"
         schema = self.load_args.get("schema") or self.save_args.get("schema")
         table = cls.model_validate(
             {
@@ -370,7 +398,13 @@ class SQLTableDataset(Dataset):
         return self.concrete().scan(partitions)
 
     def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
-        return self.concrete().save(data, partition)
+        table = self.concrete()
+        if self.save_args.get("if_exists") == "fail" and table.exists():
+            raise DatasetError(
+                f"dataset {self.name!r}: {table.location()} exists and save_args.if_exists is "
+                "fail (pandas' default); set replace or append"
+            )
+        return table.save(data, partition)
 
     def exists(self, partition: str | None = None) -> bool:
         return self.concrete().exists(partition)
@@ -392,9 +426,26 @@ def _append(dataset: TableDataset, conn: duckdb.DuckDBPyConnection, select: str)
     return count
 
 
+def _tick(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _mysql_string(text: str) -> str:
+    """A MySQL string literal (MySQL also treats backslashes as escapes)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+_INTEGERS = {8: "TINYINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}
+
+
+def _mysql_integer(kind: pa.DataType) -> str:
+    return _INTEGERS[kind.bit_width] + ("" if pa.types.is_signed_integer(kind) else " UNSIGNED")
+
+
 _MYSQL_TYPES = [
     (pa.types.is_boolean, lambda t: "BOOLEAN"),
-    (pa.types.is_integer, lambda t: "BIGINT"),
+    (pa.types.is_integer, _mysql_integer),
+    (pa.types.is_float32, lambda t: "FLOAT"),
     (pa.types.is_floating, lambda t: "DOUBLE"),
     (pa.types.is_decimal, lambda t: f"DECIMAL({t.precision},{t.scale})"),
     (pa.types.is_date, lambda t: "DATE"),
@@ -420,14 +471,26 @@ class MySQLTableDataset(TableDataset):
     def schema_name(self) -> str:
         return self.db_schema or urlsplit(self.url()).path.lstrip("/")
 
+    def location(self) -> str:
+        """Without resolving credentials (a listing must not need them)."""
+        where = f"{self.db_schema}." if self.db_schema else ""
+        return f"mysql table {where}{self.table_name}"
+
+    def _table(self, table: str | None = None) -> str:
+        """`schema`.`table` for MySQL's own statements."""
+        return f"{_tick(self.schema_name)}.{_tick(table or self.table_name)}"
+
     def _mysql(self, conn: duckdb.DuckDBPyConnection, sql: str) -> None:
         conn.execute(f"CALL mysql_execute('{ALIAS}', '{quote_literal(sql)}')")
 
     def _utc_columns(self, conn: duckdb.DuckDBPyConnection) -> set[str]:
+        query = (
+            "SELECT column_name, column_comment FROM information_schema.columns "
+            f"WHERE table_schema = {_mysql_string(self.schema_name)} "
+            f"AND table_name = {_mysql_string(self.table_name)}"
+        )
         rows = conn.execute(
-            f"SELECT * FROM mysql_query('{ALIAS}', 'SELECT column_name, column_comment FROM "
-            "information_schema.columns WHERE table_schema = DATABASE() AND table_name = "
-            f"''{quote_literal(quote_literal(self.table_name))}''')"
+            f"SELECT * FROM mysql_query('{ALIAS}', '{quote_literal(query)}')"
         ).fetchall()
         return {str(name) for name, comment in rows if comment == "utc"}
 
@@ -446,7 +509,7 @@ class MySQLTableDataset(TableDataset):
             if kind == "TIMESTAMP WITH TIME ZONE"
             else _ident(c)
             for c, kind, *_ in described
-            if c != self.partition_by
+            if partition is None or c != self.partition_by
         ]
         if partition is not None and self.partition_by:
             listed.append(f"'{quote_literal(partition)}' AS {_ident(self.partition_by)}")
@@ -454,12 +517,15 @@ class MySQLTableDataset(TableDataset):
 
     def _ddl(self, conn: duckdb.DuckDBPyConnection, table: str, partition: str | None) -> str:
         schema = conn.execute("SELECT * FROM incoming LIMIT 0").to_arrow_table().schema
+        keyed = partition is not None and self.partition_by
         columns = [
-            f"`{f.name}` {_mysql_type(f.type)}" for f in schema if f.name != self.partition_by
+            f"{_tick(f.name)} {_mysql_type(f.type)}"
+            for f in schema
+            if not keyed or f.name != self.partition_by
         ]
-        if partition is not None and self.partition_by:
-            columns.append(f"`{self.partition_by}` VARCHAR(255)")
-        return f"CREATE TABLE IF NOT EXISTS `{table}` ({', '.join(columns)})"
+        if keyed:
+            columns.append(f"{_tick(self.partition_by or '')} VARCHAR(255)")
+        return f"CREATE TABLE IF NOT EXISTS {self._table(table)} ({', '.join(columns)})"
 
     def write(self, conn: duckdb.DuckDBPyConnection, select: str, partition: str | None) -> int:
         if partition is None and self.mode == "append":
@@ -490,13 +556,15 @@ class MySQLTableDataset(TableDataset):
             conn.execute(f"INSERT INTO {self.qualified(fresh)} BY NAME {select}")
             self.fill(conn, self.qualified(fresh), select)
             if self._table_exists(conn):
-                swap = f"`{self.table_name}` TO `{old}`, `{fresh}` TO `{self.table_name}`"
-                self._mysql(conn, f"RENAME TABLE {swap}")
-                self._mysql(conn, f"DROP TABLE `{old}`")
+                new, aside = self._table(fresh), self._table(old)
+                self._mysql(
+                    conn, f"RENAME TABLE {self._table()} TO {aside}, {new} TO {self._table()}"
+                )
+                self._mysql(conn, f"DROP TABLE {aside}")
             else:
-                self._mysql(conn, f"RENAME TABLE `{fresh}` TO `{self.table_name}`")
+                self._mysql(conn, f"RENAME TABLE {self._table(fresh)} TO {self._table()}")
         except BaseException:
-            self._mysql(conn, f"DROP TABLE IF EXISTS `{fresh}`")
+            self._mysql(conn, f"DROP TABLE IF EXISTS {self._table(fresh)}")
             raise
         conn.execute("CALL mysql_clear_cache()")
         return self.count(conn, None)

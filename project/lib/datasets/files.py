@@ -3,25 +3,27 @@ partitioned hive-style by the asset's partition key (ours).
 
 `load_args` and `save_args` go to pandas as in Kedro, so Kedro catalogs keep working. Every
 write goes to a temporary file renamed into place: a save that fails leaves the previous
-file whole. Excel goes through pandas and openpyxl rather than DuckDB's `excel` extension:
-only pandas takes Kedro's `sheet_name`/`engine` arguments and writes several sheets.
+file whole. Excel goes through DuckDB's `excel` extension when pandas' arguments are not
+needed, and through pandas and openpyxl otherwise (see `ExcelDataset`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote, unquote
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from project.lib.datasets.base import Dataset, DatasetError, Versioned, register
 from project.lib.datasets.frames import (
@@ -39,18 +41,26 @@ from project.lib.extensions import connection_config
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed onto it when the block succeeds."""
+def replacing(path: Path, staging: Path | None = None) -> Iterator[Path]:
+    """A temporary path in `staging` (default: beside `path`), put in place of `path` when
+    the block succeeds. A file is renamed over the old one; a folder's old version is moved
+    aside first and deleted last, so a crash never leaves neither."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    folder = staging or path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    aside = folder / f".{path.name}.{uuid.uuid4().hex}.old"
     try:
         yield tmp
+        if path.is_dir():
+            os.replace(path, aside)
         os.replace(tmp, path)
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        for leftover in (tmp, aside):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 class FileDataset(Dataset):
@@ -65,6 +75,13 @@ class FileDataset(Dataset):
     # Ours: how many versions to keep (older ones are pruned after a save), and which to load.
     versions_kept: int | None = None
     load_version: str | None = None
+
+    @field_validator("filepath")
+    @classmethod
+    def _local(cls, path: Path) -> Path:
+        if re.match(r"^[a-z][a-z0-9+.-]*:/", str(path)):
+            raise ValueError(f"{path}: only local paths are supported, not remote filesystems")
+        return path
 
     def _versions(self) -> Versioned:
         return Versioned(self.filepath, self.versions_kept, self.load_version)
@@ -175,11 +192,19 @@ class JSONDataset(TextFileDataset):
 
 @register("pandas.ParquetDataset")
 class ParquetDataset(FileDataset):
+    """Arrow reads and writes it; with `load_args`/`save_args`, pandas does, as in Kedro."""
+
     def read(self, path: Path) -> pa.Table:
-        return pq.read_table(path, **self.load_args)
+        if not self.load_args:
+            return pq.read_table(path)
+        frame = pd.read_parquet(path, **self.load_args)
+        return pa.Table.from_pandas(frame, preserve_index=False)
 
     def write(self, table: pa.Table, path: Path) -> None:
-        pq.write_table(table, path, **({"compression": "zstd"} | self.save_args))
+        if not self.save_args:
+            pq.write_table(table, path, compression="zstd")
+            return
+        to_frame(table).to_parquet(path, **({"index": False} | self.save_args))
 
 
 @register("pandas.ExcelDataset")
@@ -234,13 +259,16 @@ class ExcelDataset(FileDataset):
         return super().save(data, partition)
 
     def _write_sheets(self, sheets: dict[str, pa.Table]) -> None:
+        target = self._versions().save_path() if self.versioned else self.filepath
         try:
-            with replacing(self.filepath) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as out:
+            with replacing(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as out:
                 for sheet, table in sheets.items():
                     _excel_frame(table).to_excel(out, sheet_name=sheet, index=False)
         except Exception as exc:
             raise self.fail("write", exc) from exc
-        schema_path(self.filepath).unlink(missing_ok=True)
+        schema_path(target).unlink(missing_ok=True)
+        if self.versioned:
+            self._versions().prune()
 
     def write(self, table: pa.Table, path: Path) -> None:
         if self._fast(self.save_args, {"index": False}):
@@ -296,93 +324,113 @@ def _excel_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
+def _literal(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 @register("parquet.PartitionedDataset")
 class PartitionedParquetDataset(Dataset):
     """Hive-partitioned Parquet: `<path>/<partition_by>=<key>/part-*.parquet`.
 
-    A save with a partition key replaces that partition only (written beside, then swapped
-    in); a save without one replaces the whole dataset, partitioned by the `partition_by`
-    column of the data. DuckDB writes it from the stream a bounded chunk at a time (one file
-    per chunk and partition: `part-<chunk>-<i>.parquet`), so memory stays flat as tables grow.
+    A save with a partition key replaces that partition only; a save without one replaces
+    the whole dataset, partitioned by the `partition_by` column of the data. Keys are
+    percent-encoded in folder names as DuckDB writes them (`city=New%20York`, and a `/` can
+    never leave the dataset's folder). Saves are staged in a hidden folder beside the
+    dataset, never inside it, and swapped in at the end. DuckDB writes the stream a bounded
+    chunk at a time (one file per chunk and partition: `part-<chunk>-<i>.parquet`), so
+    memory stays flat as tables grow. The partition column loads as text, as it was keyed.
     """
 
     partitioned = True
 
     path: Path
     partition_by: str = "partition"
-    compression: str = "zstd"
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"] = "zstd"
 
     def location(self) -> str:
         return str(self.path)
 
     def _dir(self, key: str) -> Path:
-        return self.path / f"{self.partition_by}={key}"
+        return self.path / f"{self.partition_by}={quote(str(key), safe='')}"
+
+    def _files(self, folder: Path) -> list[Path]:
+        return sorted(folder.glob("*.parquet"))
 
     def exists(self, partition: str | None = None) -> bool:
-        folder = self._dir(partition) if partition else self.path
-        return folder.is_dir() and any(folder.rglob("*.parquet"))
+        if partition is not None:
+            return bool(self._files(self._dir(partition)))
+        return any(self._files(self._dir(key)) for key in self.partitions())
 
     def partitions(self) -> list[str]:
         prefix = f"{self.partition_by}="
         if not self.path.is_dir():
             return []
-        return sorted(p.name[len(prefix) :] for p in self.path.glob(f"{prefix}*") if p.is_dir())
+        return sorted(
+            unquote(p.name[len(prefix) :]) for p in self.path.glob(f"{prefix}*") if p.is_dir()
+        )
 
     def scan(self, partitions: Sequence[str] | None = None) -> pa.RecordBatchReader:
-        if partitions:
-            missing = [key for key in partitions if not self.exists(key)]
-            if missing:
-                raise DatasetError(
-                    f"dataset {self.name!r}: no partition {', '.join(missing)} under {self.path}"
-                )
-            files = [str(f) for key in partitions for f in sorted(self._dir(key).glob("*.parquet"))]
-        elif self.exists():
-            files = [str(self.path / "**" / "*.parquet")]
-        else:
+        keys = list(partitions) if partitions else self.partitions()
+        missing = [key for key in keys if not self.exists(key)]
+        if partitions and missing:
+            raise DatasetError(
+                f"dataset {self.name!r}: no partition {', '.join(missing)} under {self.path}"
+            )
+        files = [str(f) for key in keys for f in self._files(self._dir(key))]
+        if not files:
             raise DatasetError(f"dataset {self.name!r}: nothing written under {self.path}")
         conn = duckdb.connect(config=connection_config())
-        relation = conn.sql(
-            "SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true)",
-            params=[files],
-        )
-        return _closing(relation.to_arrow_reader(batch_rows(relation.columns)), conn)
+        try:
+            relation = conn.sql(
+                "SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true, "
+                f"hive_types = {{{_literal(self.partition_by)}: VARCHAR}})",
+                params=[files],
+            )
+            reader = relation.to_arrow_reader(batch_rows(relation.columns))
+        except Exception as exc:
+            conn.close()
+            raise self.fail("read", exc) from exc
+        return _closing(reader, conn, self)
 
     def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
         reader = to_reader(data, dataset=self.name)
+        if partition is None and self.partition_by not in reader.schema.names:
+            raise DatasetError(
+                f"dataset {self.name!r}: no partition key given and no column "
+                f"{self.partition_by!r} to partition by"
+            )
         conn = duckdb.connect(config=connection_config() | {"memory_limit": "512MB"})
-        columns = [f'"{c}"' for c in reader.schema.names if c != self.partition_by]
-        target = self._dir(partition) if partition else self.path
+        columns = [_ident(c) for c in reader.schema.names if c != self.partition_by]
+        target = self._dir(partition) if partition is not None else self.path
+        staging = self.path.parent
+        codec = f"COMPRESSION {self.compression}"
+        if self.compression == "zstd":
+            codec += f", COMPRESSION_LEVEL {ZSTD_LEVEL}"
         try:
-            with replacing(target) as tmp:
-                if not partition and self.partition_by not in reader.schema.names:
-                    raise DatasetError(
-                        f"dataset {self.name!r}: no partition key given and no column "
-                        f"{self.partition_by!r} to partition by"
-                    )
+            with replacing(target, staging) as tmp:
                 tmp.mkdir(parents=True)
-                codec = f"COMPRESSION {self.compression}"
-                if self.compression.lower() == "zstd":
-                    codec += f", COMPRESSION_LEVEL {ZSTD_LEVEL}"
                 chunks = _chunks(reader)
-                if partition:  # an empty stream still writes a file: the schema
+                if partition is not None:  # an empty stream still writes a file: the schema
                     chunks = _first_or_empty(chunks, reader.schema)
                 for n, chunk in enumerate(chunks):
                     conn.register("incoming", chunk)
-                    if partition:
+                    if partition is not None:
                         select = f"SELECT {', '.join(columns)} FROM incoming"
                         conn.execute(
-                            f"COPY ({select}) TO '{tmp / f'part-{n}.parquet'}' "
+                            f"COPY ({select}) TO {_literal(tmp / f'part-{n}.parquet')} "
                             f"(FORMAT parquet, {codec})"
                         )
                     else:
                         conn.execute(
-                            f"COPY incoming TO '{tmp}' (FORMAT parquet, {codec}, "
-                            f"PARTITION_BY ({self.partition_by}), "
+                            f"COPY incoming TO {_literal(tmp)} (FORMAT parquet, {codec}, "
+                            f"PARTITION_BY ({_ident(self.partition_by)}), "
                             f"FILENAME_PATTERN 'part-{n}-{{i}}', OVERWRITE_OR_IGNORE)"
                         )
                     conn.unregister("incoming")
-                if target.exists():
-                    shutil.rmtree(target)
             written = [str(f) for f in target.rglob("*.parquet")]
             rows = (
                 conn.sql("SELECT count(*) FROM read_parquet(?)", params=[written]).fetchone()
@@ -440,12 +488,17 @@ def batch_rows(columns: Sequence[str], target_bytes: int = 64 << 20, width: int 
     return max(2048, min(1_000_000, target_bytes // per_row // 2048 * 2048))
 
 
-def _closing(reader: pa.RecordBatchReader, conn: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
-    """`reader`, closing `conn` once it is drained (the stream needs it open till then)."""
+def _closing(
+    reader: pa.RecordBatchReader, conn: duckdb.DuckDBPyConnection, dataset: Dataset
+) -> pa.RecordBatchReader:
+    """`reader`, closing `conn` once it is drained or dropped (the stream needs it open till
+    then); an error while reading names the dataset."""
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             yield from reader
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise dataset.fail("read", exc) from None
         finally:
             conn.close()
 

@@ -27,12 +27,29 @@ ORDERS = pa.schema(
 )
 
 
+# DECIMAL(12, 2): at most 10 digits before the point and 2 after.
+MONEY_LIMIT = Decimal("1e10")
+
+
 def _money(text: str) -> Decimal | None:
+    """The amount, or None when it is not one that DECIMAL(12, 2) holds exactly: a value
+    with more than two decimals is rejected, not rounded."""
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError):
         return None
-    return value.quantize(Decimal("0.01")) if value.is_finite() else None
+    if not value.is_finite() or abs(value) >= MONEY_LIMIT:
+        return None
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -2:
+        return None
+    return value.quantize(Decimal("0.01"))
+
+
+def _count(text: str) -> int | None:
+    """A non-negative integer written in ASCII digits (`"²".isdigit()` is true in Python)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdecimal() else None
 
 
 def clean_orders(raw: pd.DataFrame, customers: pd.DataFrame) -> tuple[pa.Table, pd.DataFrame]:
@@ -63,15 +80,16 @@ def clean_orders(raw: pd.DataFrame, customers: pd.DataFrame) -> tuple[pa.Table, 
 
 
 def _problem(row: dict, known: set[int], seen: set[int]) -> tuple[str, str] | None:
-    if not row["order_id"].isdigit():
+    order_id, customer_id = _count(row["order_id"]), _count(row["customer_id"])
+    if order_id is None:
         return "order_id", f"not an order number: {row['order_id']!r}"
-    if int(row["order_id"]) in seen:
+    if order_id in seen:
         return "order_id", f"duplicate of order {row['order_id']}"
-    if not row["customer_id"].isdigit() or int(row["customer_id"]) not in known:
+    if customer_id is None or customer_id not in known:
         return "customer_id", f"unknown customer {row['customer_id']!r}"
     amount = _money(row["amount"])
     if amount is None:
-        return "amount", f"not an amount: {row['amount']!r}"
+        return "amount", f"not an amount of at most 10 digits and 2 decimals: {row['amount']!r}"
     if amount < 0:
         return "amount", f"negative amount {amount}"
     if row["status"].strip().lower() not in STATUSES:
@@ -82,7 +100,7 @@ def _problem(row: dict, known: set[int], seen: set[int]) -> tuple[str, str] | No
         return "ordered_at", f"not a timestamp: {row['ordered_at']!r}"
     if stamp.tzinfo is None:
         return "ordered_at", f"no time zone: {row['ordered_at']!r}"
-    if not row["items"].isdigit():
+    if _count(row["items"]) is None:
         return "items", f"not a count: {row['items']!r}"
     return None
 

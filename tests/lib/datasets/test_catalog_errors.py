@@ -337,3 +337,27 @@ def test_a_missing_credentials_env_variable_is_named_when_the_dataset_connects(
         "dataset 'orders': credentials 'orders_pg' cannot be resolved:"
     )
     assert "Environment variable 'ORDERS_PG_URL' not found" in str(error.value)
+
+
+def test_a_factory_entry_is_validated_for_each_name_it_serves_when_checked(
+    catalog_from: Callable[..., Catalog],
+) -> None:
+    catalog = catalog_from(
+        {"base/catalog.yml": '"{name}_raw":\n  type: pandas.CSVDataset\n  filepth: x.csv\n'}
+    )
+    with pytest.raises(CatalogError) as error:
+        catalog.check_names(["orders_raw"])
+    assert str(error.value).endswith(
+        "catalog.yml:1: dataset '{name}_raw': missing required field 'filepath'"
+    )
+
+
+def test_a_remote_filepath_is_refused_when_the_catalog_loads(
+    catalog_from: Callable[..., Catalog],
+) -> None:
+    with pytest.raises(CatalogError) as error:
+        catalog_from(
+            {"base/catalog.yml": "o:\n  type: pandas.CSVDataset\n  filepath: s3://b/o.csv\n"}
+        )
+    assert "dataset 'o': field 'filepath'" in str(error.value)
+    assert "only local paths are supported" in str(error.value)

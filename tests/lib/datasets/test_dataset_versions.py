@@ -92,3 +92,28 @@ def test_saves_within_one_millisecond_get_versions_of_their_own(
     assert len(set(versions)) == 3
     assert versions == sorted(versions)
     assert dataset.load()["save"].tolist() == [3, 3, 3]
+
+
+def test_a_versioned_workbook_of_several_sheets_is_a_new_version(
+    catalog_from: Callable[..., Catalog],
+) -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    dataset = catalog_from(
+        {
+            "base/catalog.yml": """
+                book:
+                  type: pandas.ExcelDataset
+                  filepath: data/book.xlsx
+                  versioned: true
+                  versions_kept: 1
+            """
+        }
+    ).get("book")
+    for n in (1, 2):
+        dataset.save({"a": pa.table({"n": [n]}), "b": pa.table({"m": [n, n]})})
+    versions = dataset._versions().versions()
+    assert len(versions) == 1
+    path = dataset.filepath / versions[0] / "book.xlsx"
+    assert pd.read_excel(path, sheet_name="b")["m"].tolist() == [2, 2]

@@ -157,3 +157,24 @@ def test_the_sql_table_connects_with_the_named_credentials(
         cur.execute("SELECT id, company_location FROM public.companies ORDER BY id")
         assert cur.fetchall() == [(30292, "Anguilla"), (35029, "Niue")]
     assert sorted(dataset.load()["id"].tolist()) == [30292, 35029]
+
+
+def test_if_exists_fail_refuses_to_touch_an_existing_table(
+    write_conf: Callable[[dict[str, str]], Path], postgres_database: str
+) -> None:
+    from project.lib.datasets import DatasetError
+
+    conf = write_conf(
+        {
+            "base/catalog.yml": (
+                "guarded:\n  type: pandas.SQLTableDataset\n  table_name: guarded\n"
+                "  credentials: db\n  save_args:\n    if_exists: fail\n"
+            ),
+            "base/credentials.yml": f"db:\n  con: {postgres_database}\n",
+        }
+    )
+    dataset = Catalog.load(conf, env="base").get("guarded")
+    dataset.save(COMPANIES)
+    with pytest.raises(DatasetError, match=r"exists and save_args\.if_exists is fail"):
+        dataset.save(COMPANIES.slice(0, 1))
+    assert len(dataset.load()) == COMPANIES.num_rows
