@@ -100,9 +100,11 @@ class CatalogIOManager(dg.ConfigurableIOManager):
             )
         if not context.has_partition_key:
             keys = list(context.asset_partition_keys)
+            span = context.asset_partition_key_range
             raise DatasetError(
                 f"dataset {dataset.name!r}: one run wrote {len(keys)} partitions "
-                f"({keys[0]}...{keys[-1]}); run one partition per run (no single-run backfill)"
+                f"({span.start}...{span.end}); run one partition per run (no single-run "
+                "backfill)"
             )
         return context.partition_key
 
