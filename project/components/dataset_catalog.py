@@ -24,11 +24,18 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
-from project.lib.datasets import Dataset
-from project.resources.catalog_io import CatalogIOManager, dataset_name, load_catalog
+from project.lib.datasets import Dataset, quality
+from project.resources.catalog_io import (
+    CatalogIOManager,
+    conf_folder,
+    dataset_name,
+    load_catalog,
+)
 
 # The UI's kind badges, by the first part of a dataset type's name or by its format.
 _KINDS = {
@@ -86,6 +93,63 @@ def availability_check(
     return available
 
 
+def quality_checks(
+    key: dg.AssetKey, rules: list[quality.Rule], conf_dir: str, env: str | None, audit_dir: str
+) -> dg.AssetChecksDefinition:
+    """A dataset's rules as asset checks, one step that loads the dataset once.
+
+    `error` rules are blocking (what is downstream of the asset in the run does not
+    materialize when one fails); `warn` rules only report. Failing rows are written to
+    `<audit_dir>/<dataset>/<check>.csv` (removed when the rule passes again), named in the
+    check's metadata with their count and a sample.
+    """
+    name = dataset_name(key)
+    by_name = {rule.name: rule for rule in rules}
+    specs = [
+        dg.AssetCheckSpec(
+            rule.name,
+            asset=key,
+            blocking=rule.severity == "error",
+            description=rule.description or f"{rule.rule} rule ({rule.severity}), catalog",
+        )
+        for rule in rules
+    ]
+
+    @dg.multi_asset_check(specs=specs, name=f"{'__'.join(key.path)}__quality", can_subset=True)
+    def checks(context):  # untyped: Dagster reads string annotations as wrong
+        frame = load_catalog(conf_dir, env).get(name).load()
+        folder = conf_folder(conf_dir).parent / audit_dir / name
+        for check_key in context.selected_asset_check_keys:
+            yield _result(by_name[check_key.name], frame, folder)
+
+    return checks
+
+
+def _result(rule: quality.Rule, frame: Any, folder: Path) -> dg.AssetCheckResult:
+    result = rule.evaluate(frame)
+    audit = folder / f"{rule.name}.csv"
+    metadata: dict[str, Any] = {
+        "rule": rule.model_dump_json(exclude_none=True, by_alias=True),
+        "rows": len(frame),
+        "failed_rows": result.failed_rows,
+        "detail": result.detail,
+    }
+    if result.raised:
+        metadata["error"] = result.raised
+    if result.failed_rows:
+        folder.mkdir(parents=True, exist_ok=True)
+        result.failing.to_csv(audit, index=False)
+        metadata["failing_rows_file"] = dg.MetadataValue.path(str(audit))
+        metadata["sample"] = dg.MetadataValue.json(result.sample())
+    else:
+        audit.unlink(missing_ok=True)
+    blocking = rule.severity == "error"
+    severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        check_name=rule.name, passed=result.passed, severity=severity, metadata=metadata
+    )
+
+
 class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
     """Assets, source assets, checks and the IO manager of one namespace of the catalog."""
 
@@ -96,6 +160,8 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
     env: str | None = None
     io_manager_key: str = "catalog"
     source_group: str | None = None
+    # Where quality checks keep failing rows, relative to the project root.
+    audit_dir: str = "data/audit"
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         catalog = load_catalog(self.conf_dir, self.env)
@@ -108,9 +174,15 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
         sources = sorted((owned | {n for n in consumed if self._owns(n)}) - produced)
         group = self.source_group or f"{self.namespace or 'catalog'}_raw"
         specs = [source_spec(catalog.get(n), group, self.io_manager_key) for n in sources]
+        checks = [availability_check(s, self.conf_dir, self.env) for s in specs]
+        for name in sorted({n for n in produced if self._owns(n)} | set(sources)):
+            key = dg.AssetKey(name.split("."))
+            rules = catalog.rules(name)
+            if rules:
+                checks.append(quality_checks(key, rules, self.conf_dir, self.env, self.audit_dir))
         return dg.Definitions(
             assets=[*assets, *specs],
-            asset_checks=[availability_check(s, self.conf_dir, self.env) for s in specs],
+            asset_checks=checks,
             resources={self.io_manager_key: CatalogIOManager(conf_dir=self.conf_dir, env=self.env)},
         )
 

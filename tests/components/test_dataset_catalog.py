@@ -38,7 +38,15 @@ def test_builds_nodes_sources_checks_and_the_io_manager(conf: Path) -> None:
     }
     assert sources == {"sales/orders_raw", "sales/customers_raw"}
     assert graph.get(dg.AssetKey(["sales", "orders_raw"])).kinds == {"csv"}
-    assert {c.name for c in graph.asset_check_keys} == {"available"}
+    checks = {(c.asset_key.path[-1], c.name) for c in graph.asset_check_keys}
+    assert {c for c in checks if c[1] == "available"} == {
+        ("orders_raw", "available"),
+        ("customers_raw", "available"),
+    }
+    # Quality rules from the catalog's metadata, on sources and produced datasets alike.
+    assert {("customers_raw", "unique_customer_id"), ("orders_clean", "unique_order_id"),
+            ("customer_summary", "row_count")} <= checks  # fmt: skip
+
     assert set(defs.resources or {}) == {"catalog"}
     assert defs.resources["catalog"].env is None  # chosen by CATALOG_ENV at run time
 

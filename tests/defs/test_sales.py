@@ -111,7 +111,7 @@ def test_source_datasets_have_an_availability_check(
     checks = [
         key
         for key in definitions.resolve_asset_graph().asset_check_keys
-        if key.asset_key.path[0] == "sales"
+        if key.asset_key.path[0] == "sales" and key.name == "available"
     ]
     assert {(c.asset_key.path[-1], c.name) for c in checks} == {
         ("orders_raw", "available"),
@@ -223,3 +223,34 @@ def test_services_environment_moves_the_same_assets_to_postgres_and_mariadb(
     texts += [str(run.run_config), described]
     assert texts
     assert not [t for t in texts if SECRET in t]
+
+
+def test_an_error_rule_blocks_what_is_downstream_and_keeps_the_failing_rows(
+    conf_copy: Path, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """conf/local makes `sales.orders_clean` allow only `paid`: the blocking check fails,
+    the workbook and report are not built; the rejected orders (same step) still are."""
+    catalog = yaml.safe_load((conf_copy / "base" / "catalog" / "sales.yml").read_text())
+    rules = catalog["sales.orders_clean"]["metadata"]["quality"]
+    status = next(r for r in rules if r["rule"] == "allowed_values")
+    status["values"] = ["paid"]
+    (conf_copy / "local" / "catalog.yml").write_text(
+        yaml.safe_dump({"sales.orders_clean": {"metadata": {"quality": rules}}})
+    )
+    result = run_sales(instance)
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    failed = checks["allowed_values_status"]
+    assert not failed.passed
+    assert failed.severity == dg.AssetCheckSeverity.ERROR
+    orders = pd.read_parquet(tmp_path / "sales" / "clean" / "orders.parquet")
+    unpaid = int((orders["status"] != "paid").sum())
+    assert failed.metadata["failed_rows"].value == unpaid > 0
+    audit = Path(failed.metadata["failing_rows_file"].value)
+    assert audit == tmp_path / "data" / "audit" / "sales.orders_clean" / "allowed_values_status.csv"
+    assert len(pd.read_csv(audit)) == unpaid
+    assert len(failed.metadata["sample"].value) == 5
+    assert checks["unique_order_id"].passed
+    materialized = set(_metadata(result))
+    assert {"orders_clean", "orders_rejected", "customers_clean"} <= materialized
+    assert not materialized & {"customer_summary", "customer_report"}

@@ -16,7 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from project.lib.datasets import databases, factories, files, reports  # noqa: F401 - registers types
+from project.lib.datasets import (  # noqa: F401 - databases, files, reports register types
+    databases,
+    factories,
+    files,
+    quality,
+    reports,
+)
 from project.lib.datasets.base import REGISTRY, Dataset
 from project.lib.datasets.config import CatalogConfig, CatalogError, load, resolve_credentials
 
@@ -89,6 +95,21 @@ class Catalog:
             if pattern not in used and not theirs:
                 raise self.config.error(pattern, "this factory pattern matches no dataset")
 
+    def rules(self, name: str) -> list[quality.Rule]:
+        """The quality rules declared under the entry's `metadata.quality`."""
+        served = self.resolve(name)
+        if served is None:
+            return []
+        entry = self.explicit.get(served) or self.patterns[served]
+        return self._rules(served, entry)
+
+    def _rules(self, name: str, entry: dict[str, Any]) -> list[quality.Rule]:
+        metadata = entry.get("metadata") or {}
+        try:
+            return quality.parse(metadata.get("quality") if isinstance(metadata, dict) else None)
+        except ValueError as exc:
+            raise self.config.error(name, str(exc), "metadata") from None
+
     def describe(self, name: str) -> dict[str, Any]:
         dataset = self.get(name)
         origin = self.config.origin(self.resolve(name) or name)
@@ -141,6 +162,7 @@ class Catalog:
                 "extra_forbidden": f"unknown field {field_name!r} for {entry['type']}",
             }.get(first["type"], f"field {field_name!r}: {first['msg']}")
             raise self.config.error(origin or name, problem, field_name) from None
+        self._rules(origin or name, entry)
         credentials = entry.get("credentials")
         resolver = (
             partial(resolve_credentials, self.config, credentials, dataset=name)

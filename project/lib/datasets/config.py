@@ -140,8 +140,11 @@ def _merge(conf_dir: Path, env: str, patterns: Iterable[str]):
         if not (isinstance(entry, dict) and isinstance(old, dict)):
             continue
         if entry.get("type", old.get("type")) != old.get("type"):
-            del below[name]
-            base[2].pop(name, None)
+            # Another storage: its fields replace the base's, but what the dataset *is*
+            # (description, quality rules) stays unless the environment says otherwise.
+            kept = {"metadata": old["metadata"]} if "metadata" in old else {}
+            below[name] = kept
+            base[2][name] = {k: v for k, v in base[2].get(name, {}).items() if k in kept}
     merged = OmegaConf.merge(OmegaConf.create(below), OmegaConf.create(over[0]))
     origins = base[1] | over[1]
     fields = {name: base[2].get(name, {}) | over[2].get(name, {}) for name in origins}
