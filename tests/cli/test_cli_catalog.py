@@ -96,7 +96,8 @@ def test_resolve_defaults_to_the_code_locations_catalog_assets() -> None:
         line.split("|")[0].strip(): line.split("|")[1].strip()
         for line in result.stdout.splitlines()[2:]
     }
-    assert served["sales.orders_clean"] == "sales.{name}_clean"
+    assert served["sales.orders_clean"] == "sales.orders_clean"
+    assert served["sales.customers_clean"] == "sales.{name}_clean"
     assert served["sales.orders_raw"] == "sales.orders_raw"
     assert len(served) == 7
 
