@@ -168,3 +168,29 @@ def export(
     data = source.scan(partitions) if streams else source.load_arrow(partitions)
     written = target.save(data)
     print(f"{name} → {written.get('path', output)}: {written.get('rows', 0)} rows ({fmt.value})")
+
+
+new_app = typer.Typer(help="Scaffolding: start a dataset from its type.", no_args_is_help=True)
+app.add_typer(new_app, name="new", rich_help_panel="Datasets")
+
+
+@new_app.command("dataset")
+def new_dataset(
+    name: Annotated[str, typer.Argument(help="The dataset's name, e.g. sales.returns.")],
+    kind: Annotated[
+        str, typer.Option("--type", "-t", help="A catalog type, e.g. pandas.CSVDataset.")
+    ],
+    conf: ConfOption = None,
+) -> None:
+    """Add NAME to conf/base with the fields of its type (the optional ones commented).
+
+    Example: pncp new dataset sales.returns --type pandas.CSVDataset
+    """
+    from project.lib.datasets import scaffold
+    from project.resources.catalog_io import conf_folder
+    from project.settings import PROJECT_ROOT
+
+    folder = conf.resolve() if conf else conf_folder(DEFAULT_CONF)
+    target = scaffold.add(folder, name, kind, PROJECT_ROOT)
+    print(f"{name} ({kind}) added to {target}")
+    print(f"  see it resolved: pncp catalog describe {name}")

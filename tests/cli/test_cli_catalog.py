@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -184,3 +185,58 @@ def test_export_refuses_an_existing_output_unless_forced(conf: Path, tmp_path: P
     assert refused.code == 2
     assert f"{out} exists; choose another --output, or --force" in refused.stderr
     assert (out / "keep.txt").read_text() == "mine"
+
+
+@pytest.fixture
+def project_conf(tmp_path: Path) -> Path:
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
+    (conf / "local").mkdir()
+    return conf
+
+
+def test_new_dataset_adds_a_working_entry_with_its_types_fields(project_conf: Path) -> None:
+    result = run_pncp(
+        "new", "dataset", "sales.returns", "--type", "pandas.CSVDataset",
+        "--conf", str(project_conf),
+    )  # fmt: skip
+    assert result.code == 0, result.output
+    path = project_conf / "base" / "catalog" / "sales.yml"
+    text = path.read_text()
+    assert text.endswith(
+        "sales.returns:\n  type: pandas.CSVDataset\n  filepath: data/sales/returns.csv\n"
+        "  # load_args: {}\n  # save_args: {}\n  # credentials: null\n  # versioned: false\n"
+        "  # versions_kept: null\n  # load_version: null\n"
+    )
+    catalog = Catalog.load(project_conf, "base", root=PROJECT_ROOT)
+    assert catalog.get("sales.returns").filepath == PROJECT_ROOT / "data/sales/returns.csv"
+
+
+def test_new_database_dataset_declares_its_credentials_from_the_environment(
+    project_conf: Path,
+) -> None:
+    result = run_pncp(
+        "new", "dataset", "sales.ledger", "--type", "postgres.TableDataset",
+        "--conf", str(project_conf),
+    )  # fmt: skip
+    assert result.code == 0, result.output
+    credentials = yaml.safe_load((project_conf / "base" / "credentials.yml").read_text())
+    assert credentials == {"sales_db": {"con": "${oc.env:SALES_DB_URL}"}}
+    entry = Catalog.load(project_conf, "base", root=PROJECT_ROOT).get("sales.ledger")
+    assert (entry.table_name, entry.credentials) == ("sales_ledger", "sales_db")
+
+
+def test_new_dataset_refuses_a_taken_name_or_an_unknown_type(project_conf: Path) -> None:
+    before = (project_conf / "base" / "catalog" / "sales.yml").read_text()
+    taken = run_pncp(
+        "new", "dataset", "sales.orders_raw", "--type", "pandas.CSVDataset",
+        "--conf", str(project_conf),
+    )  # fmt: skip
+    assert taken.code == 2
+    assert "dataset 'sales.orders_raw': is already declared" in taken.stderr
+    unknown = run_pncp(
+        "new", "dataset", "sales.x", "--type", "pandas.CSVDatset", "--conf", str(project_conf)
+    )
+    assert unknown.code == 2
+    assert "unknown type 'pandas.CSVDatset'" in unknown.stderr
+    assert (project_conf / "base" / "catalog" / "sales.yml").read_text() == before
