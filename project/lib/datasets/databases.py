@@ -29,19 +29,15 @@ import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
 from project.lib.datasets.base import Dataset, DatasetError, register
-from project.lib.datasets.files import _chunks, _closing, _first_or_empty
+from project.lib.datasets.files import _chunks, _closing, _first_or_empty, _ident, batch_rows
 from project.lib.datasets.frames import Data, to_reader
 from project.lib.extensions import connection_config
-from project.lib.warehouse import quote_literal
+from project.lib.warehouse import quote_literal, transaction
 
 ALIAS = "db"
 # A read batch of about 16 MB: DuckDB materializes each one before handing it over, so
 # 64 MB batches cost ~150 MB more peak memory on a copy, for no speed (bench/datasets.py).
 BATCH_BYTES = 16 << 20
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _secret_values(kind: str, url: str) -> dict[str, str]:
@@ -211,7 +207,7 @@ class TableDataset(Dataset):
         query = f"SELECT {self.select_list(conn)} FROM {self.qualified()}{where}"
         sample = conn.execute(f"{query} LIMIT 1000", params).to_arrow_table()
         width = sample.nbytes // max(sample.num_rows, 1)
-        rows = max(2048, min(1_000_000, BATCH_BYTES // max(width, 1) // 2048 * 2048))
+        rows = batch_rows(sample.column_names, BATCH_BYTES, width)
         return conn.execute(query, params).to_arrow_reader(rows)
 
     @contextmanager
@@ -221,10 +217,7 @@ class TableDataset(Dataset):
         except DatasetError:
             raise
         except duckdb.Error as exc:
-            raise DatasetError(
-                f"dataset {self.name!r}: cannot read {self.location()}: "
-                f"{scrub(str(exc), self.secrets())}"
-            ) from None
+            raise self.fail("read", exc) from None
 
     # Writing.
     def save(self, data: Data, partition: str | None = None) -> dict[str, Any]:
@@ -261,13 +254,11 @@ class TableDataset(Dataset):
         """Replace the table, or the partition's rows, in one transaction."""
         if partition is None and self.mode == "append":
             return _append(self, conn, select)
-        conn.execute("BEGIN")
-        try:
+        with transaction(conn):
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.{_ident(self.schema_name)}")
             if partition is None:
                 conn.execute(f"DROP TABLE IF EXISTS {self.qualified()}")
                 conn.execute(f"CREATE TABLE {self.qualified()} AS {select}")
-                self.fill(conn, self.qualified(), select)
             else:
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified()} AS {select} LIMIT 0")
                 conn.execute(
@@ -276,13 +267,8 @@ class TableDataset(Dataset):
                     [partition],
                 )
                 conn.execute(f"INSERT INTO {self.qualified()} BY NAME {select}")
-                self.fill(conn, self.qualified(), select)
-            count = self.count(conn, partition)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return count
+            self.fill(conn, self.qualified(), select)
+            return self.count(conn, partition)
 
     def fill(self, conn: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
         """Insert the rest of the incoming stream, a chunk at a time, after the first chunk
@@ -411,19 +397,13 @@ class SQLTableDataset(Dataset):
 
 
 def _append(dataset: TableDataset, conn: duckdb.DuckDBPyConnection, select: str) -> int:
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         if dataset._table_exists(conn):
             conn.execute(f"INSERT INTO {dataset.qualified()} BY NAME {select}")
         else:
             conn.execute(f"CREATE TABLE {dataset.qualified()} AS {select}")
         dataset.fill(conn, dataset.qualified(), select)
-        count = dataset.count(conn, None)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return count
+        return dataset.count(conn, None)
 
 
 def _tick(name: str) -> str:
@@ -535,18 +515,13 @@ class MySQLTableDataset(TableDataset):
         if partition is not None:
             self._mysql(conn, self._ddl(conn, self.table_name, partition))
             conn.execute("CALL mysql_clear_cache()")
-            conn.execute("BEGIN")
-            try:
+            with transaction(conn):
                 conn.execute(
                     f"DELETE FROM {self.qualified()} WHERE {_ident(self.partition_by or '')} = ?",
                     [partition],
                 )
                 conn.execute(f"INSERT INTO {self.qualified()} BY NAME {select}")
                 self.fill(conn, self.qualified(), select)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             return self.count(conn, partition)
         # DDL commits implicitly in MySQL: fill a new table, then swap it in atomically.
         fresh = f"{self.table_name}__new_{uuid.uuid4().hex[:8]}"

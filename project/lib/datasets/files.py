@@ -38,6 +38,7 @@ from project.lib.datasets.frames import (
     write_schema,
 )
 from project.lib.extensions import connection_config
+from project.lib.warehouse import quote_literal
 
 
 @contextmanager
@@ -285,8 +286,8 @@ def _duckdb_write_xlsx(table: pa.Table, path: Path, sheet: str) -> None:
         conn.execute("LOAD excel")
         conn.register("sheet_rows", pa.Table.from_pandas(_excel_frame(table), preserve_index=False))
         conn.execute(
-            f"COPY sheet_rows TO '{_quoted(path)}' (FORMAT xlsx, HEADER true, "
-            f"SHEET '{_quoted(sheet)}')"
+            f"COPY sheet_rows TO {_literal(path)} (FORMAT xlsx, HEADER true, "
+            f"SHEET {_literal(sheet)})"
         )
     finally:
         conn.close()
@@ -296,17 +297,13 @@ def _duckdb_read_xlsx(path: Path, sheet: str | None) -> pa.Table:
     conn = duckdb.connect(config=connection_config())
     try:
         conn.execute("LOAD excel")
-        options = f", sheet = '{_quoted(sheet)}'" if sheet else ""
+        options = f", sheet = {_literal(sheet)}" if sheet else ""
         return conn.sql(
-            f"SELECT * FROM read_xlsx('{_quoted(path)}', header = true, stop_at_empty = false"
+            f"SELECT * FROM read_xlsx({_literal(path)}, header = true, stop_at_empty = false"
             f"{options})"
         ).to_arrow_table()
     finally:
         conn.close()
-
-
-def _quoted(text: object) -> str:
-    return str(text).replace("'", "''")
 
 
 def _excel_frame(table: pa.Table) -> pd.DataFrame:
@@ -324,8 +321,9 @@ def _excel_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _literal(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _literal(text: Path | str) -> str:
+    """A quoted SQL string literal (a path, a sheet or column name)."""
+    return f"'{quote_literal(str(text))}'"
 
 
 def _ident(name: str) -> str:
