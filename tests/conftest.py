@@ -7,6 +7,7 @@ under `CI=true`, where the services are part of the contract.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ import pytest
 
 from project.lib import warehouse
 from project.lib.instance import ensure_dagster_home
-from project.settings import get_settings, load_settings
+from project.settings import PROJECT_ROOT, get_settings, load_settings
 from project.simulators.pncp import PncpSimulator, SimulatorConfig, expected_total
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -233,3 +234,21 @@ def simulator_env(simulator: PncpSimulator, monkeypatch: pytest.MonkeyPatch) -> 
         return expected_total(simulator.config, endpoint, date.fromisoformat(day))
 
     return {"env": env, "expected": expected, "simulator": simulator}
+
+
+@pytest.fixture
+def project_conf(tmp_path: Path) -> Path:
+    """The project's conf/ copied under tmp_path, with an empty conf/local (a developer's
+    own overrides never reach a test); tests change the copy, never the checkout."""
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
+    (conf / "local").mkdir()
+    return conf
+
+
+@pytest.fixture
+def catalog_conf(project_conf: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`project_conf` made the catalog's conf (CATALOG_CONF_DIR), in its default env."""
+    monkeypatch.setenv("CATALOG_CONF_DIR", str(project_conf))
+    monkeypatch.delenv("CATALOG_ENV", raising=False)
+    return project_conf

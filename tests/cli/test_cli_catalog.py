@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -185,14 +184,6 @@ def test_export_refuses_an_existing_output_unless_forced(conf: Path, tmp_path: P
     assert refused.code == 2
     assert f"{out} exists; choose another --output, or --force" in refused.stderr
     assert (out / "keep.txt").read_text() == "mine"
-
-
-@pytest.fixture
-def project_conf(tmp_path: Path) -> Path:
-    conf = tmp_path / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
-    (conf / "local").mkdir()
-    return conf
 
 
 def test_new_dataset_adds_a_working_entry_with_its_types_fields(project_conf: Path) -> None:

@@ -3,7 +3,6 @@ failing when the definitions load (before any run), naming file, line and entry.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -12,17 +11,11 @@ import yaml
 
 from project.components.dataset_catalog import DatasetCatalog
 from project.lib.datasets import CatalogError
-from project.settings import PROJECT_ROOT
 
 
 @pytest.fixture
-def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    conf = tmp_path / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
-    (conf / "local").mkdir()
-    monkeypatch.setenv("CATALOG_CONF_DIR", str(conf))
-    monkeypatch.delenv("CATALOG_ENV", raising=False)
-    return conf
+def conf(catalog_conf: Path) -> Path:
+    return catalog_conf
 
 
 def build(namespace: str = "sales") -> dg.Definitions:

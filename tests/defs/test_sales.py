@@ -5,7 +5,6 @@ read fails its step naming it and writes nothing; no credential leaks into event
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,15 +37,10 @@ def run_sales(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
 
 
 @pytest.fixture
-def conf_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The project's conf/ copied (without conf/local) and made the catalog's conf."""
-    conf = tmp_path / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", conf, ignore=shutil.ignore_patterns("local"))
-    (conf / "local").mkdir()
-    monkeypatch.setenv("CATALOG_CONF_DIR", str(conf))
+def conf_copy(catalog_conf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The catalog's conf copied (tests/conftest.py), the sales data under tmp_path."""
     monkeypatch.setenv("SALES_DATA_DIR", str(tmp_path / "sales"))
-    monkeypatch.delenv("CATALOG_ENV", raising=False)
-    return conf
+    return catalog_conf
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
