@@ -24,12 +24,20 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from project.lib.datasets import Dataset, quality
+from project.components.pipeline_nodes import node_assets
+from project.lib.datasets import Catalog, Dataset, quality
+from project.lib.datasets.pipelines import (
+    Pipeline,
+    load_parameters,
+    load_pipelines,
+    pipeline_names,
+)
 from project.resources.catalog_io import (
     CatalogIOManager,
     conf_folder,
@@ -150,12 +158,23 @@ def _result(rule: quality.Rule, frame: Any, folder: Path) -> dg.AssetCheckResult
     )
 
 
+@cache
+def io_manager(conf_dir: str, env: str | None) -> CatalogIOManager:
+    """One IO manager object per catalog: components that share a catalog (`sales`, the YAML
+    pipelines) declare the same resource, which Dagster merges only if it is the same."""
+    return CatalogIOManager(conf_dir=conf_dir, env=env)
+
+
 class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
     """Assets, source assets, checks and the IO manager of one namespace of the catalog."""
 
-    # Owns the datasets named `<namespace>.*`; none: every dataset in the catalog.
+    # Owns the datasets named `<namespace>.*`; none: every dataset in the catalog (or, with
+    # `pipelines`, those named after one of the pipelines: `inventory.*`).
     namespace: str | None = None
     asset_modules: Sequence[str] = ()
+    # YAML pipelines (`conf/base/pipelines/<name>.yml`) whose nodes become assets; `["*"]`
+    # loads every file there, so adding a pipeline is adding a file.
+    pipelines: Sequence[str] = ()
     conf_dir: str = "conf"
     env: str | None = None
     io_manager_key: str = "catalog"
@@ -167,15 +186,31 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
         catalog = load_catalog(self.conf_dir, self.env)
         modules = [importlib.import_module(name) for name in self.asset_modules]
         assets = list(dg.load_assets_from_modules(modules)) if modules else []
+        pipelines = self._pipelines(catalog)
+        spaces = (self.namespace,) if self.namespace else tuple(p.name for p in pipelines)
+        owns = partial(self._owns, spaces)
+        assets += [
+            node_assets(
+                node,
+                catalog=catalog,
+                conf_dir=conf_folder(self.conf_dir),
+                env=self.env,
+                io_manager_key=self.io_manager_key,
+                kinds=kinds_of,
+            )
+            for pipeline in pipelines
+            for node in pipeline.nodes
+        ]
         produced, consumed = self._keys(assets)
-        mine = [n for n in produced | consumed if self._owns(n)]
-        catalog.check_names(mine, namespace=self.namespace)
-        owned = {n for n in catalog.names() if self._owns(n)}
-        sources = sorted((owned | {n for n in consumed if self._owns(n)}) - produced)
-        group = self.source_group or f"{self.namespace or 'catalog'}_raw"
-        specs = [source_spec(catalog.get(n), group, self.io_manager_key) for n in sources]
+        mine = [n for n in produced | consumed if owns(n)]
+        catalog.check_names(mine, namespace=spaces)
+        owned = {n for n in catalog.names() if owns(n)}
+        sources = sorted((owned | {n for n in consumed if owns(n)}) - produced)
+        specs = [
+            source_spec(catalog.get(n), self._source_group(n), self.io_manager_key) for n in sources
+        ]
         checks = [availability_check(s, self.conf_dir, self.env) for s in specs]
-        for name in sorted({n for n in produced if self._owns(n)} | set(sources)):
+        for name in sorted({n for n in produced if owns(n)} | set(sources)):
             key = dg.AssetKey(name.split("."))
             rules = catalog.rules(name)
             if rules:
@@ -183,11 +218,32 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
         return dg.Definitions(
             assets=[*assets, *specs],
             asset_checks=checks,
-            resources={self.io_manager_key: CatalogIOManager(conf_dir=self.conf_dir, env=self.env)},
+            resources={self.io_manager_key: io_manager(self.conf_dir, self.env)},
         )
 
-    def _owns(self, name: str) -> bool:
-        return self.namespace is None or name.startswith(f"{self.namespace}.")
+    def _source_group(self, name: str) -> str:
+        """`source_group`, else `<namespace>_raw` (`inventory.movements_raw`: `inventory_raw`)."""
+        if self.source_group:
+            return self.source_group
+        space = self.namespace or (name.split(".", 1)[0] if "." in name else "catalog")
+        return f"{space}_raw"
+
+    def _pipelines(self, catalog: Catalog) -> list[Pipeline]:
+        if not self.pipelines:
+            return []
+        conf = conf_folder(self.conf_dir)
+        names = pipeline_names(conf) if list(self.pipelines) == ["*"] else self.pipelines
+        return load_pipelines(
+            conf,
+            names,
+            parameters=load_parameters(conf, catalog.env),
+            is_dataset=lambda name: catalog.resolve(name) is not None,
+        )
+
+    def _owns(self, spaces: Sequence[str], name: str) -> bool:
+        if not spaces and not self.pipelines:
+            return True
+        return any(name.startswith(f"{space}.") for space in spaces)
 
     @staticmethod
     def _keys(assets: list) -> tuple[set[str], set[str]]:

@@ -73,12 +73,15 @@ class Catalog:
         pattern, values = found
         return self._build(name, factories.fill(self.patterns[pattern], values), origin=pattern)
 
-    def check_names(self, needed: Iterable[str], namespace: str | None = None) -> None:
+    def check_names(
+        self, needed: Iterable[str], namespace: str | Iterable[str] | None = None
+    ) -> None:
         """Every needed name is served, and every pattern serves at least one of them.
 
-        With a `namespace`, only its patterns (`ns.{x}`) and unprefixed ones (`{x}_raw`)
+        With namespaces, only their patterns (`ns.{x}`) and unprefixed ones (`{x}_raw`)
         must serve one: another namespace's patterns are its own component's business.
         """
+        spaces = (namespace,) if isinstance(namespace, str) else tuple(namespace or ())
         needed = list(needed)
         unserved = [n for n in needed if self.resolve(n) is None]
         if unserved:
@@ -91,7 +94,7 @@ class Catalog:
         for name in needed:  # a factory's entry is checked for each name it serves, now
             self.get(name)
         for pattern in self.patterns:
-            theirs = namespace and not pattern.startswith((f"{namespace}.", "{"))
+            theirs = spaces and not pattern.startswith((*(f"{ns}." for ns in spaces), "{"))
             if pattern not in used and not theirs:
                 raise self.config.error(pattern, "this factory pattern matches no dataset")
 

@@ -30,6 +30,7 @@ from project.lib.datasets.frames import (
     Data,
     as_text,
     cast_to,
+    from_inferred,
     read_schema,
     schema_path,
     to_frame,
@@ -151,7 +152,7 @@ class TextFileDataset(FileDataset):
     def read(self, path: Path) -> pa.Table:
         schema = read_schema(path)
         if schema is None:
-            return pa.Table.from_pandas(self.read_frame(path, typed=False), preserve_index=False)
+            return from_inferred(self.read_frame(path, typed=False))
         frame = self.read_frame(path, typed=True)
         return cast_to(pa.Table.from_pandas(frame, preserve_index=False), schema, dataset=self.name)
 

@@ -51,6 +51,27 @@ def to_reader(data: Any, *, dataset: str) -> pa.RecordBatchReader:
     return to_table(data, dataset=dataset).to_reader()
 
 
+def from_inferred(frame: pd.DataFrame) -> pa.Table:
+    """A frame a reader inferred (no schema beside the file) as Arrow: a column whose values
+    mix types (`3` in one record, `"two"` in the next) becomes text, so the bad value reaches
+    the code that checks it instead of failing the whole read."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    fixed = frame.copy()
+    for column in fixed.select_dtypes(include="object").columns:
+        try:
+            pa.array(fixed[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fixed[column] = fixed[column].map(lambda v: None if _missing(v) else str(v))
+    return pa.Table.from_pandas(fixed, preserve_index=False)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def to_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
