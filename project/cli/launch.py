@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from project.cli.app import CliError, one_line
 from project.defs.pncp.selections import EXTRACTION
@@ -55,6 +55,8 @@ class PlannedRun:
     keys: tuple[dg.AssetKey, ...]
     partition_key: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # Op config of the run (a YAML pipeline's parameter overrides), beside the loggers'.
+    run_config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class Launcher:
         started = time.monotonic()
         with _stdout_to_stderr():
             result = self.job.execute_in_process(
-                run_config=RUN_CONFIG,
+                run_config=RUN_CONFIG | run.run_config,
                 instance=self.instance,
                 partition_key=run.partition_key,
                 asset_selection=list(run.keys),

@@ -158,8 +158,56 @@ def run(
         ),
     ] = False,
     endpoint: EndpointOption = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            "-p",
+            help="Run a YAML pipeline (conf/base/pipelines/NAME.yml) instead of PNCP's month.",
+            rich_help_panel="YAML pipelines",
+        ),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            help="Catalog environment for --pipeline (default: $CATALOG_ENV, else local).",
+            rich_help_panel="YAML pipelines",
+        ),
+    ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tags", help="Only nodes with this tag (repeat).", rich_help_panel="YAML pipelines"
+        ),
+    ] = None,
+    from_nodes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--from-nodes",
+            help="This node and everything downstream of it (repeat).",
+            rich_help_panel="YAML pipelines",
+        ),
+    ] = None,
+    to_nodes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--to-nodes",
+            help="This node and everything it needs upstream (repeat).",
+            rich_help_panel="YAML pipelines",
+        ),
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--params",
+            help="Override a parameter for this run: key=value, dotted keys (repeat).",
+            rich_help_panel="YAML pipelines",
+        ),
+    ] = None,
 ) -> None:
-    """Extract every day of a month, then transform it: two Dagster runs.
+    """Extract every day of a month, then transform it: two Dagster runs. Or, with
+    --pipeline, run a pipeline declared in YAML (or a slice of it) as one Dagster run.
 
     The extraction is one run over the month's daily partitions (resuming from the
     archive); the transformation runs only if it succeeded. --latest picks the latest
@@ -167,7 +215,30 @@ def run(
     ended in Brasília time.
 
     Example: pncp run --month 2024-07
+
+    Example: pncp run --pipeline inventory --from-nodes stock_levels --params
+    inventory.reorder.safety_days=10
     """
+    yaml_options = env or tags or from_nodes or to_nodes or params
+    if pipeline is not None:
+        if month or latest or endpoint:
+            raise CliError(
+                "--pipeline runs a YAML pipeline: --month, --latest and --endpoint "
+                "are for PNCP's month"
+            )
+        from project.cli.yaml_runs import run_pipeline
+
+        run_pipeline(
+            pipeline,
+            env=env,
+            tags=tags or [],
+            from_nodes=from_nodes or [],
+            to_nodes=to_nodes or [],
+            params=params or [],
+        )
+        return
+    if yaml_options:
+        raise CliError("--env, --tags, --from-nodes, --to-nodes and --params need --pipeline NAME")
     if (month is None) == (not latest):
         raise CliError("give exactly one of --month YYYY-MM or --latest")
     names = parse_endpoints(endpoint)

@@ -240,7 +240,7 @@ def with_overrides(parameters: DictConfig, overrides: Mapping[str, Any]) -> Dict
     for key, value in overrides.items():
         if OmegaConf.select(parameters, key, default=_MISSING) is _MISSING:
             declared = ", ".join(sorted(_leaf_keys(parameters))) or "none"
-            raise CatalogError(f"no parameter {key!r} to override (declared: {declared})")
+            raise ValueError(f"no parameter {key!r} to override (declared: {declared})")
         OmegaConf.update(merged, key, value, merge=True)
     return merged
 
