@@ -121,8 +121,10 @@ def place_of(
     io_manager: Any,
 ) -> tuple[DatasetName, str]:
     """(dataset, how it was found) for one asset; see the module docstring for the order."""
-    name = _value(metadata, "dataset")
     catalog = getattr(io_manager, "catalog", None)
+    # The catalog names a dataset by the asset key (`sales/orders_clean`: `sales.orders_clean`)
+    # unless the asset says otherwise.
+    name = _value(metadata, "dataset") or _value(latest, "dataset") or ".".join(key.path)
     if isinstance(name, str) and callable(catalog):
         try:
             return naming.catalog_dataset(catalog().get(name)), "catalog"
