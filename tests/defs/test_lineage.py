@@ -215,5 +215,69 @@ def test_no_credential_in_events_or_export(
     texts = [path.read_text()] + [
         p.read_text() for p in (get_settings().data_path / "lineage").rglob("*.jsonl")
     ]
-    assert texts and all(SECRET not in t for t in texts)
+    assert texts
+    assert all(SECRET not in t for t in texts)
     assert "sales_orders_clean" in texts[0]
+
+
+@pytest.mark.slow
+def test_a_dbt_mart_has_column_types_row_counts_and_column_lineage(
+    simulator_env: dict, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """Two archived days of contracts, then the contracts chain up to `contratos_mes`: its
+    materialization carries warehouse types, a row count and column lineage, the events
+    carry them as facets, and the export has the mart's column lineage."""
+    from datetime import date
+
+    from project.definitions import defs
+    from project.defs.ops.lineage import CODE_LOCATION, describe_assets
+    from project.lib import warehouse
+    from project.lib.lineage import export
+    from project.lib.pncp.client import ClientSettings
+    from project.lib.pncp.endpoints import ENDPOINTS
+    from project.lib.pncp.runner import run_endpoint_days
+
+    settings = get_settings()
+    client = ClientSettings(base_url=simulator_env["env"]["PNCP_BASE_URL"], rate_limit_per_s=0)
+    with warehouse.connection(warehouse.target_from(settings)) as conn:
+        work = [(ENDPOINTS[e], date(2024, 7, d)) for e in ("contratos",) for d in (1, 2)]
+        run_endpoint_days(conn, client, work)
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    keys = dg.AssetSelection.from_string(
+        'key:"pncp/marts/contratos_mes" or (+key:"pncp/marts/contratos_mes" and kind:"dbt")'
+    ).resolve(graph)
+    result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        partition_key="2024-07-01",
+        asset_selection=list(keys),
+        raise_on_error=False,
+    )
+    materialized = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
+    mart = materialized["pncp/marts/contratos_mes"]
+    types = {c.name: c.type for c in mart["dagster/column_schema"].value.columns}
+    assert types["numero_controle_pncp"] == "VARCHAR"
+    assert mart["dagster/row_count"].value > 0
+    lineage = mart["dagster/column_lineage"].value.deps_by_column
+    upstream = {d.asset_key.to_user_string() for deps in lineage.values() for d in deps}
+    assert "pncp/intermediate/int_pncp__contratos_current" in upstream
+
+    events = [e for e in events_of(result.run_id) if e["job"]["name"] == "pncp/marts/contratos_mes"]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    for event in events:
+        openlineage_spec.validate(event)
+        openlineage_spec.parse(event)
+    facets = events[1]["outputs"][0]["facets"]
+    assert facets["columnLineage"]["fields"]["numero_controle_pncp"]["inputFields"]
+    assert facets["schema"]["fields"]
+
+    doc = export.document(CODE_LOCATION, describe_assets(definitions, instance))
+    by_asset = {t["asset"]: t for t in doc["transformations"]}
+    assert by_asset["pncp/marts/contratos_mes"]["column_lineage"]["level"] == "column"
+    assert {d["asset"] for d in doc["datasets"]} == {
+        k.to_user_string() for k in graph.get_all_asset_keys()
+    }
