@@ -7,6 +7,8 @@ loaded by `load_from_defs_folder`; what applies to all of them is decided here, 
 - automation conditions and freshness policies by layer (`defs/ops/policy.py`), so
   capabilities name their groups `<capability>_<layer>` and need not repeat either;
 - the per-run metrics hooks on every asset (`defs/ops/metrics.py`);
+- the OpenLineage hooks on every asset (`defs/ops/lineage.py`): run events per
+  materialization, to files under `data/lineage/events/` or an OpenLineage endpoint;
 - the step executor (`DAGSTER_EXECUTOR`: multiprocess, or Celery workers;
   `defs/ops/runtime.py`).
 
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from project.defs.ops.lineage import lineage_hooks
 from project.defs.ops.metrics import step_metrics_hooks
 from project.defs.ops.policy import apply_policy
 from project.defs.ops.runtime import with_runtime
@@ -34,8 +37,11 @@ _built: tuple[Settings, dg.Definitions] | None = None
 
 
 def with_platform(loaded: dg.Definitions, settings: Settings) -> dg.Definitions:
-    """`loaded` with what every capability gets: layer policy, metrics hooks, the executor."""
-    return with_runtime(apply_policy(loaded, hooks=step_metrics_hooks()), settings)
+    """`loaded` with what every capability gets: layer policy, metrics and lineage hooks,
+    the executor. The lineage hooks read the asset graph of `loaded` (policy changes no
+    place, input or column)."""
+    hooks = step_metrics_hooks() | lineage_hooks(lambda: loaded)
+    return with_runtime(apply_policy(loaded, hooks=hooks), settings)
 
 
 @dg.definitions

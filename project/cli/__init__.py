@@ -19,6 +19,7 @@ for _module in (
     "backup_cmds",
     "catalog_cmds",
     "runs_cmds",
+    "lineage_cmds",
 ):
     importlib.import_module(f"project.cli.{_module}")
 

@@ -9,6 +9,7 @@ build` skips everything downstream of a failing ERROR test, so a missing key blo
 marts and their exports.
 """
 
+import time
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from dagster_dbt import (
 )
 
 from project.defs.pncp.partitions import monthly
-from project.resources.dbt import get_dbt_project
+from project.resources.dbt import get_dbt_project, warehouse_metadata
 from project.resources.warehouse import WarehouseResource
 
 # Folder under models/ → layer; seeds are reference data loaded with staging.
@@ -85,4 +86,41 @@ def pncp_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     with warehouse.lease(context):
-        yield from dbt.cli(dbt_build_args(partition_vars(context)), context=context).stream()
+        invocation = dbt.cli(dbt_build_args(partition_vars(context)), context=context)
+        events, failure = [], None
+        try:
+            for event in invocation.stream():
+                events.append(event)
+        except Exception as exc:  # yield what was built (with its metadata), then fail
+            failure = exc
+        yield from with_warehouse_metadata(context, invocation, events, warehouse)
+        if failure is not None:
+            raise failure
+
+
+def with_warehouse_metadata(
+    context: dg.AssetExecutionContext,
+    invocation: Any,
+    events: list[Any],
+    warehouse: WarehouseResource,
+) -> Iterator[Any]:
+    """The build's events, each model's output with its column types, row count and column
+    lineage (`project.resources.dbt.warehouse_metadata`), read once dbt has let go of the
+    warehouse (a DuckDB file admits one process): the step still holds the lease. Metadata
+    that cannot be read is logged and left out; the materializations stand."""
+    started = time.perf_counter()
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        with warehouse.get_reader() as conn:
+            found = warehouse_metadata(invocation, events, conn, log=context.log.warning)
+    except Exception as exc:
+        context.log.warning(f"dbt column metadata not read: {type(exc).__name__}: {exc}")
+    context.log.info(
+        f"column metadata of {len(found)} dbt node(s) in {time.perf_counter() - started:.2f} s"
+    )
+    for event in events:
+        unique_id = getattr(event, "metadata", {}).get("unique_id")
+        extra = found.get(getattr(unique_id, "text", unique_id))
+        if extra and isinstance(event, dg.Output):
+            event = event.with_metadata({**event.metadata, **extra})
+        yield event

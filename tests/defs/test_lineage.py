@@ -1,0 +1,283 @@
+"""OpenLineage run events of real runs, and the lineage export: events validate against the
+vendored spec and parse back into openlineage-python's classes; an OpenLineage HTTP
+endpoint receives them when configured; no credential reaches events or export."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import dagster as dg
+import pytest
+
+from project.defs import sales
+from project.settings import get_settings
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "lineage"))
+import openlineage_spec
+
+SECRET = "Sekr3t-lineage-pw"
+API_KEY = "ol-api-key-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _no_openlineage_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The client writes its aliases of OPENLINEAGE_URL into os.environ: drop them after."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(name)
+    yield
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
+        del os.environ[name]
+
+
+@pytest.fixture
+def conf_copy(catalog_conf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SALES_DATA_DIR", str(tmp_path / "sales"))
+    return catalog_conf
+
+
+def run_sales(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    from project.definitions import defs
+
+    definitions = defs()
+    keys = dg.AssetSelection.from_string(sales.SELECTION).resolve(definitions.resolve_asset_graph())
+    return definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=list(keys), raise_on_error=False
+    )
+
+
+def events_of(run_id: str) -> list[dict]:
+    return openlineage_spec.read_events(get_settings().data_path / "lineage" / "events" / run_id)
+
+
+def test_a_run_writes_start_and_complete_per_asset_that_validate_against_the_spec(
+    conf_copy: Path, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    result = run_sales(instance)
+    assert result.success
+    events = events_of(result.run_id)
+    for event in events:
+        openlineage_spec.validate(event)
+        openlineage_spec.parse(event)
+    by_job: dict[str, list[dict]] = {}
+    for event in events:
+        by_job.setdefault(event["job"]["name"], []).append(event)
+    assert set(by_job) == {
+        "sales/orders_clean",
+        "sales/orders_rejected",
+        "sales/customers_clean",
+        "sales/customer_summary",
+        "sales/customer_report",
+    }
+    for job_events in by_job.values():
+        assert [e["eventType"] for e in job_events] == ["START", "COMPLETE"]
+        assert len({e["run"]["runId"] for e in job_events}) == 1
+        assert job_events[0]["eventTime"] <= job_events[1]["eventTime"]
+        assert job_events[1]["run"]["facets"]["parent"]["run"]["runId"] == result.run_id
+
+    complete = by_job["sales/orders_clean"][1]
+    inputs = {(i["namespace"], i["name"]) for i in complete["inputs"]}
+    samples = Path(__file__).parents[2] / "data" / "samples" / "sales"
+    assert inputs == {
+        ("file", str((samples / "orders.csv").resolve())),
+        ("file", str((samples / "customers.jsonl").resolve())),
+    }
+    [output] = complete["outputs"]
+    assert (output["namespace"], output["name"]) == (
+        "file",
+        str((tmp_path / "sales" / "clean" / "orders.parquet").resolve()),
+    )
+    assert output["facets"]["dataQualityMetrics"]["rowCount"] == 296
+    assert output["outputFacets"]["outputStatistics"]["rowCount"] == 296
+    # a catalog node: its lineage is at dataset level, over the inputs' columns when known
+    summary = by_job["sales/customer_summary"][1]["outputs"][0]
+    assert summary["facets"]["symlinks"]["identifiers"][0]["name"] == "sales/customer_summary"
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[str, dict, dict]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append((self.path, dict(self.headers), json.loads(body)))
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list]]:
+    _Receiver.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", _Receiver.received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_events_go_to_the_openlineage_endpoint_when_its_url_is_set(
+    conf_copy: Path,
+    instance: dg.DagsterInstance,
+    receiver: tuple[str, list],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, received = receiver
+    monkeypatch.setenv("OPENLINEAGE_URL", url)
+    monkeypatch.setenv("OPENLINEAGE_API_KEY", API_KEY)
+    result = run_sales(instance)
+    assert result.success
+    assert len(received) == 10  # five assets, START and COMPLETE each
+    for path, headers, event in received:
+        assert path == "/api/v1/lineage"
+        assert headers["Authorization"] == f"Bearer {API_KEY}"
+        openlineage_spec.validate(event)
+    assert not events_of(result.run_id), "no file when an endpoint is configured"
+    logs = [json.dumps(str(e)) for e in instance.all_logs(result.run_id)]
+    assert not [line for line in logs if API_KEY in line]
+
+
+def test_an_unreachable_endpoint_is_a_warning_not_a_failed_run(
+    conf_copy: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TIMEOUT", "1")
+    monkeypatch.setenv("OPENLINEAGE_API_KEY", API_KEY)
+    result = run_sales(instance)
+    assert result.success
+    warnings = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if "OpenLineage" in (e.user_message or "")
+    ]
+    assert warnings
+    assert not [w for w in warnings if API_KEY in w]
+
+
+def _with_password(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = f"{parts.username}:{SECRET}@{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_no_credential_in_events_or_export(
+    conf_copy: Path,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    postgres_database: str,
+    mysql_database: dict,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CATALOG_ENV=services with a password in the PostgreSQL URL: the tables are named by
+    host, port, database, schema and table, and the password is nowhere."""
+    monkeypatch.setenv("CATALOG_ENV", "services")
+    monkeypatch.setenv("SALES_PG_URL", _with_password(postgres_database))
+    mysql = f"mysql://root@{mysql_database['host']}:3306/{mysql_database['database']}"
+    monkeypatch.setenv("SALES_MYSQL_URL", mysql)
+    result = run_sales(instance)
+    assert result.success
+    events = events_of(result.run_id)
+    outputs = {
+        e["job"]["name"]: (e["outputs"][0]["namespace"], e["outputs"][0]["name"]) for e in events
+    }
+    database = urlsplit(postgres_database).path.lstrip("/")
+    assert outputs["sales/orders_clean"] == (
+        "postgres://127.0.0.1:5432",
+        f"{database}.public.sales_orders_clean",
+    )
+    assert outputs["sales/customers_clean"] == (
+        "mysql://127.0.0.1:3306",
+        f"{mysql_database['database']}.sales_customers_clean",
+    )
+    for event in events:
+        openlineage_spec.validate(event)
+
+    from project.definitions import defs
+    from project.defs.ops.lineage import CODE_LOCATION, describe_assets
+    from project.lib.lineage import export
+
+    path = export.write(
+        export.document(CODE_LOCATION, describe_assets(defs(), instance)), tmp_path / "l.json"
+    )
+    texts = [path.read_text()] + [
+        p.read_text() for p in (get_settings().data_path / "lineage").rglob("*.jsonl")
+    ]
+    assert texts
+    assert all(SECRET not in t for t in texts)
+    assert "sales_orders_clean" in texts[0]
+
+
+@pytest.mark.slow
+def test_a_dbt_mart_has_column_types_row_counts_and_column_lineage(
+    simulator_env: dict, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """Two archived days of contracts, then the contracts chain up to `contratos_mes`: its
+    materialization carries warehouse types, a row count and column lineage, the events
+    carry them as facets, and the export has the mart's column lineage."""
+    from datetime import date
+
+    from project.definitions import defs
+    from project.defs.ops.lineage import CODE_LOCATION, describe_assets
+    from project.lib import warehouse
+    from project.lib.lineage import export
+    from project.lib.pncp.client import ClientSettings
+    from project.lib.pncp.endpoints import ENDPOINTS
+    from project.lib.pncp.runner import run_endpoint_days
+
+    settings = get_settings()
+    client = ClientSettings(base_url=simulator_env["env"]["PNCP_BASE_URL"], rate_limit_per_s=0)
+    with warehouse.connection(warehouse.target_from(settings)) as conn:
+        work = [(ENDPOINTS[e], date(2024, 7, d)) for e in ("contratos",) for d in (1, 2)]
+        run_endpoint_days(conn, client, work)
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    keys = dg.AssetSelection.from_string(
+        'key:"pncp/marts/contratos_mes" or (+key:"pncp/marts/contratos_mes" and kind:"dbt")'
+    ).resolve(graph)
+    result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        partition_key="2024-07-01",
+        asset_selection=list(keys),
+        raise_on_error=False,
+    )
+    materialized = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
+    mart = materialized["pncp/marts/contratos_mes"]
+    types = {c.name: c.type for c in mart["dagster/column_schema"].value.columns}
+    assert types["numero_controle_pncp"] == "VARCHAR"
+    assert mart["dagster/row_count"].value > 0
+    lineage = mart["dagster/column_lineage"].value.deps_by_column
+    upstream = {d.asset_key.to_user_string() for deps in lineage.values() for d in deps}
+    assert "pncp/intermediate/int_pncp__contratos_current" in upstream
+
+    events = [e for e in events_of(result.run_id) if e["job"]["name"] == "pncp/marts/contratos_mes"]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    for event in events:
+        openlineage_spec.validate(event)
+        openlineage_spec.parse(event)
+    facets = events[1]["outputs"][0]["facets"]
+    assert facets["columnLineage"]["fields"]["numero_controle_pncp"]["inputFields"]
+    assert facets["schema"]["fields"]
+
+    doc = export.document(CODE_LOCATION, describe_assets(definitions, instance))
+    by_asset = {t["asset"]: t for t in doc["transformations"]}
+    assert by_asset["pncp/marts/contratos_mes"]["column_lineage"]["level"] == "column"
+    assert {d["asset"] for d in doc["datasets"]} == {
+        k.to_user_string() for k in graph.get_all_asset_keys()
+    }
