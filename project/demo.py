@@ -2,9 +2,11 @@
 
 Starts the PNCP simulator on a free local port, points the platform at it, materializes
 a week of every raw endpoint and then the dbt models through `dagster asset materialize`
-(the same command CI and operators use), then the sales example of the dataset catalog
-(`conf/base/catalog/sales.yml`: CSV and JSON in, Parquet, Excel and HTML out), and prints
-where the results are. Runs land in the project's Dagster instance, so `make dev` shows
+(the same command CI and operators use), then the two examples of the dataset catalog in
+one run — sales (`conf/base/catalog/sales.yml`: CSV and JSON in, Parquet, Excel and HTML
+out) and inventory (a pipeline declared only in YAML, `conf/base/pipelines/inventory.yml`,
+with parameters, tags, a two-output node and rules of both severities) — and prints where
+the results are. Runs land in the project's Dagster instance, so `make dev` shows
 them in the UI afterwards.
 """
 
@@ -28,6 +30,7 @@ from project.settings import PROJECT_ROOT, settings_or_exit
 from project.simulators.pncp import PncpSimulator, SimulatorConfig
 
 DEMO_START = date(2024, 7, 1)
+INVENTORY = "group:inventory"
 DEMO_DAYS = int(os.environ.get("DEMO_DAYS", "7"))
 DEMO_SCALE = float(os.environ.get("DEMO_SCALE", "0.1"))
 
@@ -84,7 +87,9 @@ def main() -> int:
         _materialize(selections.EXTRACTION, env, f"{DEMO_START}...{last}")
         month = month_key(DEMO_START.strftime("%Y-%m"))
         _materialize(selections.TRANSFORMATION, env, f"{month}...{month}")
-    _materialize(sales.SELECTION, env, None)
+    # The two dataset-catalog examples in one run: sales (nodes in Python) and inventory
+    # (a pipeline declared only in YAML, conf/base/pipelines/inventory.yml).
+    _materialize(f"{sales.SELECTION} or {INVENTORY}", env, None)
     print("\nArchived from the simulator, per endpoint:")
     print(f"  {'endpoint':<26}{'days':>6}{'pages':>8}{'records':>10}{'retries':>9}")
     target = warehouse.target_from(settings)
@@ -101,6 +106,21 @@ def main() -> int:
         print(f"  {name:<24}{len(dataset.load()):>6} rows  {dataset.location()}")
     for name in ("sales.customer_summary", "sales.customer_report"):
         print(f"  {name:<30}{catalog.get(name).location()}")
+    print("\nInventory example (a pipeline declared in YAML, conf/base/pipelines/inventory.yml):")
+    for name in (
+        "inventory.movements_clean",
+        "inventory.movements_rejected",
+        "inventory.stock_levels",
+        "inventory.reorders",
+    ):
+        dataset = catalog.get(name)
+        print(f"  {name:<30}{len(dataset.load()):>6} rows  {dataset.location()}")
+    print(f"  {'inventory.stock_report':<36}{catalog.get('inventory.stock_report').location()}")
+    audits = sorted((PROJECT_ROOT / "data" / "audit").glob("*/*.csv"))
+    if audits:
+        print("  failing rows of quality checks (warn rules report, error rules block):")
+        for path in audits:
+            print(f"    {path.relative_to(PROJECT_ROOT)}")
     print(
         f"\nResults\n"
         f"  warehouse       {target.describe()}  (raw, meta, staging, intermediate, marts,"
@@ -110,7 +130,10 @@ def main() -> int:
         f"  Dagster runs    {home}\n"
         f"  look around     make dev  ->  http://127.0.0.1:3000\n"
         "  query           .venv/bin/pncp query 'FROM marts.contratos_mes LIMIT 5'  (read-only)\n"
-        "  datasets        .venv/bin/pncp catalog list   (conf/base under conf/$CATALOG_ENV)"
+        "  datasets        .venv/bin/pncp catalog list   (conf/base under conf/$CATALOG_ENV)\n"
+        "  YAML pipeline   .venv/bin/pncp run --pipeline inventory --from-nodes reorders"
+        " --params inventory.reorder.safety_days=10\n"
+        "  lineage         .venv/bin/pncp lineage export   (run events: data/lineage/events)"
     )
     return 0
 
