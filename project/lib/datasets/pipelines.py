@@ -321,8 +321,16 @@ def _bind(func: Callable[..., Any], args: Sequence[str], kwargs: Mapping[str, st
         signature.bind(*args, **kwargs)
     except TypeError as exc:
         shown = [*args, *(f"{k}={v}" for k, v in kwargs.items())]
+        names = ", ".join(
+            f"*{p.name}"
+            if p.kind is p.VAR_POSITIONAL
+            else f"**{p.name}"
+            if p.kind is p.VAR_KEYWORD
+            else p.name
+            for p in signature.parameters.values()
+        )
         raise fail(
-            f"function {func.__qualname__}{signature} does not match its inputs "
+            f"function {func.__qualname__}({names}) does not match its inputs "
             f"[{', '.join(shown)}]: {exc}"
         ) from None
 
