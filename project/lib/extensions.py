@@ -27,6 +27,7 @@ EXTENSIONS = {
     "postgres_scanner": "duckdb_extension_postgres_scanner",
     "mysql_scanner": "duckdb_extension_mysql_scanner",
     "excel": "duckdb_extension_excel",
+    "sqlite_scanner": "duckdb_extension_sqlite_scanner",
 }
 EXTENSION_DIR = PROJECT_ROOT / ".duckdb_extensions"
 ENV_VAR = "DUCKDB_EXTENSION_DIRECTORY"  # exported for dbt's profile
