@@ -19,7 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -107,6 +107,7 @@ def test_new_pipeline_prints_the_files_written_and_next_steps(
     scaffolded: subprocess.CompletedProcess[str], copy: Path
 ) -> None:
     assert scaffolded.returncode == 0, scaffolded.stdout + scaffolded.stderr
+    assert scaffolded.stderr == ""  # copier renders quietly, no warning reaches the operator
     listed = scaffolded.stdout.split("next steps:")[0].splitlines()[1:]
     assert [line.strip() for line in listed] == WRITTEN
     assert all((copy / path).is_file() for path in WRITTEN)
@@ -169,6 +170,18 @@ def test_generated_python_is_ruff_clean(
     for command in ([ruff, "check", *paths], [ruff, "format", "--check", *paths]):
         result = run_in(copy, *command, env=copy_env)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_architecture_contracts_still_hold(
+    scaffolded: subprocess.CompletedProcess[str], copy: Path, copy_env: dict[str, str]
+) -> None:
+    lint_imports = str(PYTHON.parent / "lint-imports")
+
+    result = run_in(copy, lint_imports, "--no-cache", "--no-logo", env=copy_env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 broken." in result.stdout
 
 
 @pytest.mark.slow
@@ -245,27 +258,66 @@ def snapshot(*folders: Path) -> dict[Path, bytes]:
 
 @pytest.fixture
 def root(tmp_path: Path, project_conf: Path) -> Path:
-    """A project root with the project's conf and a few files (no new pipeline imports from
-    it: the in-process tests never get as far as importing one)."""
+    """A project root holding a copy of the project's conf, an empty `project/lib` and
+    `tests/`: what a scaffold writes to, without the checkout's code."""
     (tmp_path / "project" / "lib").mkdir(parents=True)
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "conftest.py").write_text("")
     return tmp_path
 
 
-def test_a_result_that_does_not_load_is_rolled_back(root: Path, tmp_path_factory) -> None:
+@pytest.fixture
+def importable(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """`project.lib` also searched in `root`, as if `root` were the checkout, so a pipeline
+    written there imports (and leaves its `__pycache__`) like one in the project."""
+    import project.lib
+
+    here = [*project.lib.__path__, str(root / "project" / "lib")]
+    monkeypatch.setattr(project.lib, "__path__", here)
+    imported = set(sys.modules)
+    yield root
+    for module in set(sys.modules) - imported:
+        if module.startswith("project.lib.demo_"):
+            del sys.modules[module]
+
+
+BROKEN = {
+    # The catalog does not load: found before the function is imported.
+    "catalog": ("conf/base/catalog/{{ name }}.yml.jinja", "pandas.ParquetDataset",
+                "pandas.NoSuch", "unknown type 'pandas.NoSuch'"),
+    # The function imports (its bytecode written), then its parameter is not declared.
+    "parameter": ("conf/base/pipelines/{{ name }}.yml.jinja", ".min_amount",
+                  ".no_such_parameter", "no such parameter in parameters.yml"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+def test_a_result_that_does_not_load_is_rolled_back(
+    importable: Path, tmp_path_factory: pytest.TempPathFactory, broken: str
+) -> None:
+    root = importable
+    path, old, new, error = BROKEN[broken]
     template = tmp_path_factory.mktemp("template") / "pipeline"
     shutil.copytree(TEMPLATE, template)
-    catalog = template / "conf" / "base" / "catalog" / "{{ name }}.yml.jinja"
-    catalog.write_text(catalog.read_text().replace("pandas.ParquetDataset", "pandas.NoSuch"))
+    (template / path).write_text((template / path).read_text().replace(old, new))
     before = snapshot(root)
 
-    with pytest.raises(CatalogError, match=re.escape("pandas.NoSuch")):
+    with pytest.raises(CatalogError, match=re.escape(error)):
         create("demo_y", root, root / "conf", template=template)
 
     assert snapshot(root) == before
     assert sorted(p.name for p in root.iterdir()) == ["conf", "project", "tests"]
-    assert not (root / "project" / "lib" / "demo_y").exists()
+    assert list((root / "project" / "lib").iterdir()) == []
+    assert "project.lib.demo_y.nodes" not in sys.modules
+
+
+def test_the_template_loads_in_process(importable: Path) -> None:
+    written = create("demo_v", importable, importable / "conf")
+
+    assert importable / "project" / "lib" / "demo_v" / "nodes.py" in written
+    from project.lib.demo_v.nodes import summarize  # type: ignore[import-not-found]
+
+    assert summarize.__module__ == "project.lib.demo_v.nodes"
 
 
 def test_a_file_in_the_way_stops_everything_before_writing(root: Path) -> None:
