@@ -170,7 +170,10 @@ def export(
     print(f"{name} → {written.get('path', output)}: {written.get('rows', 0)} rows ({fmt.value})")
 
 
-new_app = typer.Typer(help="Scaffolding: start a dataset from its type.", no_args_is_help=True)
+new_app = typer.Typer(
+    help="Scaffolding: start a dataset from its type, or a pipeline that runs at once.",
+    no_args_is_help=True,
+)
 app.add_typer(new_app, name="new", rich_help_panel="Datasets")
 
 
@@ -194,3 +197,41 @@ def new_dataset(
     target = scaffold.add(folder, name, kind, PROJECT_ROOT)
     print(f"{name} ({kind}) added to {target}")
     print(f"  see it resolved: pncp catalog describe {name}")
+
+
+@new_app.command("pipeline")
+def new_pipeline(
+    name: Annotated[str, typer.Argument(help="The pipeline's name, e.g. stock_moves.")],
+    conf: ConfOption = None,
+) -> None:
+    """A YAML pipeline NAME that runs at once: its file, function, datasets, sample, test.
+
+    Writes conf/base/pipelines/NAME.yml, project/lib/NAME/, conf/base/catalog/NAME.yml,
+    data/samples/NAME/, a `NAME:` block in conf/base/parameters.yml and
+    tests/pipelines/test_NAME.py; removed again unless the catalog and pipelines load.
+
+    Example: pncp new pipeline stock_moves
+    """
+    from project.lib.datasets import scaffold_pipeline
+    from project.resources.catalog_io import conf_folder
+    from project.settings import PROJECT_ROOT
+
+    folder = conf.resolve() if conf else conf_folder(DEFAULT_CONF)
+    try:
+        written = scaffold_pipeline.create(name, PROJECT_ROOT, folder)
+    except scaffold_pipeline.ScaffoldError as exc:
+        raise CliError(str(exc)) from None
+    print(f"pipeline {name!r} written:")
+    for path in written:
+        shown = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
+        print(f"  {shown}")
+    print("next steps:")
+    for step, why in (
+        (f".venv/bin/python -m pytest tests/pipelines/test_{name}.py", "passes as written"),
+        (f".venv/bin/dg list defs --assets 'group:{name}'", "its assets and checks"),
+        ("make dev  (dagster dev)", f"materialize the group {name!r} in the UI"),
+        (f"pyproject.toml: add {name} to the pipeline-functions-are-independent layers", ""),
+        ("UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/defs/test_definitions.py",
+         "then review the asset graph's diff"),
+    ):  # fmt: skip
+        print(f"  {step}" + (f"   # {why}" if why else ""))
