@@ -99,7 +99,9 @@ def test_resolve_defaults_to_the_code_locations_catalog_assets() -> None:
     assert served["sales.orders_clean"] == "sales.orders_clean"
     assert served["sales.customers_clean"] == "sales.{name}_clean"
     assert served["sales.orders_raw"] == "sales.orders_raw"
-    assert len(served) == 7
+    assert served["inventory.stock_levels"] == "inventory.stock_levels"
+    # sales: 7 datasets; inventory (the YAML pipeline): 7.
+    assert len(served) == 14
 
 
 @pytest.mark.parametrize(
