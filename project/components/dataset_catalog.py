@@ -30,6 +30,7 @@ from typing import Any
 
 import dagster as dg
 
+from project.components.database_sources import database_source_assets
 from project.components.pipeline_nodes import node_assets
 from project.lib.datasets import Catalog, Dataset, quality
 from project.lib.datasets.pipelines import (
@@ -205,6 +206,13 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
         mine = [n for n in produced | consumed if owns(n)]
         catalog.check_names(mine, namespace=spaces)
         owned = {n for n in catalog.names() if owns(n)}
+        databases = [
+            catalog.get(n) for n in sorted(owned) if catalog.get(n).type == "sql.DatabaseSource"
+        ]
+        owned -= {d.name for d in databases}
+        assets += [
+            database_source_assets(d, conf_dir=self.conf_dir, env=self.env) for d in databases
+        ]
         sources = sorted((owned | {n for n in consumed if owns(n)}) - produced)
         specs = [
             source_spec(catalog.get(n), self._source_group(n), self.io_manager_key) for n in sources

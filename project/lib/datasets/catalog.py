@@ -16,12 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from project.lib.datasets import (  # noqa: F401 - databases, files, reports register types
+from project.lib.datasets import (  # noqa: F401 - databases, files, reports, sources register
     databases,
     factories,
     files,
     quality,
     reports,
+    sources,
 )
 from project.lib.datasets.base import REGISTRY, Dataset
 from project.lib.datasets.config import CatalogConfig, CatalogError, load, resolve_credentials
