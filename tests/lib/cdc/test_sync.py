@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from project.lib.datasets.errors import DatasetError
 from tests.lib.cdc.conftest import TYPES, SourceDB, differences, run_sync
 
 T0 = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
@@ -133,3 +134,167 @@ def test_append_copies_new_rows_including_late_ones_once(
 def _target_rows(path: Path, schema: str, table: str) -> list[tuple]:
     with duckdb.connect(str(path), read_only=True) as conn:
         return conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').fetchall()
+
+
+def test_scd2_history_matches_the_hand_computed_table(
+    postgres_source: SourceDB, warehouse_file: Path
+) -> None:
+    """Three runs at R1, R2, R3 over five customers: versions open and close at the run
+    that saw the change; a deleted customer's version closes; unchanged rows read again
+    inside the lag window add no version."""
+    db = postgres_source
+    _customers(db, "people", rows=3)
+    source = db.source(
+        {"people": {"mode": "scd2", "primary_key": "id", "cursor": "updated_at", "lag": 60}},
+        target_schema="history",
+    )
+    r1, r2, r3 = (datetime(2024, 8, d, 6, tzinfo=UTC) for d in (1, 2, 3))
+    run_sync(warehouse_file, source, "people", now=r1)
+    people = db.t("people")
+    db.execute(
+        f"UPDATE {people} SET city = 'Recife', updated_at = '2024-08-01 10:00+00' WHERE id = 2"
+    )
+    db.execute(
+        f"INSERT INTO {db.t('people')} VALUES (4, 'name 4', 'Natal', 6, '2024-08-01 10:00+00')"
+    )
+    run_sync(warehouse_file, source, "people", now=r2)
+    db.execute(
+        f"UPDATE {people} SET city = 'Olinda', updated_at = '2024-08-02 10:00+00' WHERE id = 2"
+    )
+    db.execute(f"DELETE FROM {db.t('people')} WHERE id = 3")
+    run_sync(warehouse_file, source, "people", now=r3)
+
+    with duckdb.connect(str(warehouse_file), read_only=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        history = conn.execute(
+            "SELECT id, city, _valid_from, _valid_to, _is_current FROM history.people "
+            "ORDER BY id, _valid_from"
+        ).fetchall()
+    assert history == [
+        (1, "city 1", r1, None, True),
+        (2, "city 2", r1, r2, False),
+        (2, "Recife", r2, r3, False),
+        (2, "Olinda", r3, None, True),
+        (3, "city 3", r1, r3, False),
+        (4, "Natal", r2, None, True),
+    ]
+
+
+def test_deletes_are_checked_on_their_cadence(
+    postgres_source: SourceDB, warehouse_file: Path
+) -> None:
+    db = postgres_source
+    _customers(db, "cadence", rows=10)
+    source = db.source(
+        {"cadence": {"mode": "merge", "primary_key": "id", "cursor": "updated_at"}},
+        target_schema="cadence",
+        detect_deletes_every_hours=6,
+    )
+    start = datetime(2024, 8, 1, tzinfo=UTC)
+    assert run_sync(warehouse_file, source, "cadence", now=start).deletes_checked
+    db.execute(f"DELETE FROM {db.t('cadence')} WHERE id = 1")
+    soon = run_sync(warehouse_file, source, "cadence", now=start + timedelta(hours=1))
+    assert (soon.deletes_checked, soon.deleted, soon.target_rows) == (False, 0, 10)
+    later = run_sync(warehouse_file, source, "cadence", now=start + timedelta(hours=6))
+    assert (later.deletes_checked, later.deleted, later.target_rows) == (True, 1, 9)
+
+
+def test_a_column_added_in_the_source_evolves_the_target(
+    source_db: SourceDB, warehouse_file: Path
+) -> None:
+    db = source_db
+    _customers(db, "evolving", rows=5)
+    source = db.source(
+        {"evolving": {"mode": "merge", "primary_key": "id", "cursor": "updated_at"}},
+        target_schema="evolving",
+    )
+    run_sync(warehouse_file, source, "evolving")
+    db.execute(f"ALTER TABLE {db.t('evolving')} ADD COLUMN tier {TYPES[db.kind]['text']}")
+    db.execute(
+        f"UPDATE {db.t('evolving')} SET tier = 'gold', "
+        f"updated_at = {_ts(db, T0 + timedelta(hours=1))} WHERE id = 2"
+    )
+    result = run_sync(warehouse_file, source, "evolving")
+    assert result.columns_added == ["tier"]
+    assert result.updated == 1
+    assert differences(warehouse_file, source, "evolving") == 0
+    with duckdb.connect(str(warehouse_file), read_only=True) as conn:
+        tiers = conn.execute("SELECT id, tier FROM evolving.evolving ORDER BY id").fetchall()
+    assert tiers == [(1, None), (2, "gold"), (3, None), (4, None), (5, None)]
+
+
+def _bad(db: SourceDB, table: str, spec: dict, warehouse_file: Path, **fields) -> str:
+    source = db.source({table: spec}, target_schema="bad", **fields)
+    with pytest.raises(DatasetError) as raised:
+        run_sync(warehouse_file, source, table)
+    return str(raised.value)
+
+
+MERGE = {"mode": "merge", "primary_key": "id", "cursor": "updated_at"}
+
+
+def test_a_missing_key_or_cursor_column_is_named(
+    postgres_source: SourceDB, warehouse_file: Path
+) -> None:
+    _customers(postgres_source, "plain", rows=3)
+    message = _bad(
+        postgres_source, "plain", {**MERGE, "primary_key": "customer_id"}, warehouse_file
+    )
+    assert message.startswith(
+        "source 'src.db', table 'plain': no column 'customer_id' "
+        "(declared as its primary key); columns: id, name, city"
+    )
+    message = _bad(postgres_source, "plain", {**MERGE, "cursor": "changed_at"}, warehouse_file)
+    assert "table 'plain': no column 'changed_at' (declared as its cursor)" in message
+    message = _bad(postgres_source, "nosuch", MERGE, warehouse_file)
+    assert "table 'nosuch': no such table in postgres://127.0.0.1:5432/test" in message
+
+
+def test_null_cursors_and_repeated_keys_are_refused(
+    postgres_source: SourceDB, warehouse_file: Path
+) -> None:
+    db = postgres_source
+    db.execute(f"CREATE TABLE {db.t('nulls')} (id int PRIMARY KEY, updated_at timestamptz)")
+    db.execute(f"INSERT INTO {db.t('nulls')} VALUES (1, now()), (2, NULL), (3, NULL)")
+    message = _bad(db, "nulls", MERGE, warehouse_file)
+    assert "table 'nulls': cursor column 'updated_at' has NULLs (rows with id 2, 3...)" in message
+    db.execute(f"CREATE TABLE {db.t('nokey')} (id int, updated_at timestamptz NOT NULL)")
+    db.execute(f"INSERT INTO {db.t('nokey')} VALUES (1, now()), (1, now()), (2, now())")
+    message = _bad(db, "nokey", MERGE, warehouse_file)
+    assert "primary key 'id' is not a key: 0 NULL and 1 repeated values" in message
+
+
+def test_a_type_change_fails_and_keeps_the_last_good_copy(
+    source_db: SourceDB, warehouse_file: Path
+) -> None:
+    db = source_db
+    _customers(db, "typed", rows=4)
+    source = db.source({"typed": MERGE}, target_schema="typed")
+    run_sync(warehouse_file, source, "typed")
+    before = _target_rows(warehouse_file, "typed", "typed")
+    if db.kind == "postgres":
+        db.execute(f"ALTER TABLE {db.t('typed')} ALTER COLUMN balance TYPE text")
+    else:
+        db.execute(f"ALTER TABLE {db.t('typed')} MODIFY COLUMN balance varchar(20)")
+    later = _ts(db, T0 + timedelta(hours=2))
+    db.execute(f"UPDATE {db.t('typed')} SET balance = 'n/a', updated_at = {later} WHERE id = 1")
+    with pytest.raises(DatasetError) as raised:
+        run_sync(warehouse_file, source, "typed")
+    assert (
+        "table 'typed': column type changed in the source since the last load "
+        "(balance DECIMAL(12,2) -> VARCHAR); the target keeps its last good state"
+    ) in str(raised.value)
+    assert _target_rows(warehouse_file, "typed", "typed") == before
+
+
+def test_an_unreachable_database_is_named_without_its_password(warehouse_file: Path) -> None:
+    from project.lib.datasets.sources import DatabaseSource
+
+    source = DatabaseSource.model_validate(
+        {"type": "sql.DatabaseSource", "credentials": "db", "tables": {"t": MERGE}}
+    ).bind("crm.source", lambda: {"con": "postgresql://app:S3cret-pw@127.0.0.1:9/crm"})
+    with pytest.raises(DatasetError) as raised:
+        run_sync(warehouse_file, source, "t")
+    message = str(raised.value)
+    assert message.startswith("source 'crm.source': cannot connect to postgres://127.0.0.1:9/crm: ")
+    assert "S3cret-pw" not in message
