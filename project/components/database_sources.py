@@ -22,6 +22,9 @@ from project.resources.catalog_io import load_catalog
 from project.resources.warehouse import WarehouseResource
 
 ROW_COUNT_CHECK = "row_count_matches_source"
+# Crons of sources read in the platform's zone (project.defs.ops.policy's, not imported:
+# a component type depends on no definitions).
+PLATFORM_TIMEZONE = "America/Sao_Paulo"
 WHOLE_MODES = ("merge", "scd2", "snapshot")
 
 
@@ -92,6 +95,11 @@ def database_source_assets(
                 "dagster/table_name": f"{source.warehouse_schema}.{table}",
             },
             skippable=True,
+            automation_condition=(
+                dg.AutomationCondition.on_cron(source.refresh_cron, PLATFORM_TIMEZONE)
+                if source.refresh_cron
+                else None
+            ),
         )
         for table, spec in source.tables.items()
     ]

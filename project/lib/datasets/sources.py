@@ -7,6 +7,7 @@ crm.source:
   schema: public                 # the source's schema (MySQL: its database)
   target_schema: crm             # the warehouse schema the tables land in (default: crm)
   detect_deletes_every_hours: 0  # 0: compare key sets on every run
+  refresh_cron: "*/30 * * * *"   # the automation sensor copies changes on this cron
   tables:
     customers: {mode: scd2, primary_key: customer_id, cursor: updated_at, lag: 600}
     orders: {mode: merge, primary_key: order_id, cursor: updated_at, lag: 300}
@@ -79,6 +80,8 @@ class DatabaseSource(Dataset):
     db_schema: str | None = Field(default=None, alias="schema")
     target_schema: str | None = None
     detect_deletes_every_hours: float = Field(0, ge=0)
+    # Ours: when the automation sensor copies the changes (a cron in the platform's zone).
+    refresh_cron: str | None = None
     tables: dict[str, SourceTable]
 
     @model_validator(mode="after")
