@@ -5,9 +5,10 @@ a week of every raw endpoint and then the dbt models through `dagster asset mate
 (the same command CI and operators use), then the two examples of the dataset catalog in
 one run — sales (`conf/base/catalog/sales.yml`: CSV and JSON in, Parquet, Excel and HTML
 out) and inventory (a pipeline declared only in YAML, `conf/base/pipelines/inventory.yml`,
-with parameters, tags, a two-output node and rules of both severities) — and prints where
-the results are. Runs land in the project's Dagster instance, so `make dev` shows
-them in the UI afterwards.
+with parameters, tags, a two-output node and rules of both severities) — and the CRM
+example: a SQLite database copied into the warehouse, then changed and copied again
+incrementally (`conf/base/catalog/crm.yml`); and prints where the results are. Runs land
+in the project's Dagster instance, so `make dev` shows them in the UI afterwards.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from project.defs import sales
 from project.defs.pncp import selections
 from project.defs.pncp.partitions import month_key
 from project.lib import warehouse
+from project.lib.crm import seed as crm_seed
 from project.lib.datasets import Catalog
 from project.lib.instance import ensure_dagster_home
 from project.settings import PROJECT_ROOT, settings_or_exit
@@ -31,6 +33,29 @@ from project.simulators.pncp import PncpSimulator, SimulatorConfig
 
 DEMO_START = date(2024, 7, 1)
 INVENTORY = "group:inventory"
+CRM = "group:crm_source"
+
+
+def seed_crm() -> Path:
+    """A fresh CRM database where the catalog's `crm.source` reads it (`CRM_SQLITE`)."""
+    path = Path(Catalog.load(PROJECT_ROOT / "conf").get("crm.source").database)
+    crm_seed.create(path)
+    return path
+
+
+def _crm_summary(target: warehouse.Target) -> list[tuple]:
+    with warehouse.connection(target, read_only=True) as conn:
+        return conn.execute(
+            """SELECT source_table, mode, cursor_value, loaded_at FROM meta.cdc_state
+               WHERE source = 'crm.source' ORDER BY source_table"""
+        ).fetchall(), conn.execute(
+            """SELECT (SELECT count(*) FROM crm.customers),
+                      (SELECT count(*) FROM crm.customers WHERE _is_current),
+                      (SELECT count(*) FROM crm.orders), (SELECT count(*) FROM crm.order_events),
+                      (SELECT count(*) FROM crm.countries)"""
+        ).fetchone()
+
+
 DEMO_DAYS = int(os.environ.get("DEMO_DAYS", "7"))
 DEMO_SCALE = float(os.environ.get("DEMO_SCALE", "0.1"))
 
@@ -87,9 +112,14 @@ def main() -> int:
         _materialize(selections.EXTRACTION, env, f"{DEMO_START}...{last}")
         month = month_key(DEMO_START.strftime("%Y-%m"))
         _materialize(selections.TRANSFORMATION, env, f"{month}...{month}")
-    # The two dataset-catalog examples in one run: sales (nodes in Python) and inventory
-    # (a pipeline declared only in YAML, conf/base/pipelines/inventory.yml).
-    _materialize(f"{sales.SELECTION} or {INVENTORY}", env, None)
+    # The dataset-catalog examples in one run: sales (nodes in Python), inventory (a
+    # pipeline declared only in YAML) and the CRM database's first copy; then a day of
+    # changes in the CRM and the incremental copy that picks them up.
+    crm_database = seed_crm()
+    _materialize(f"{sales.SELECTION} or {INVENTORY} or {CRM}", env, None)
+    changed = crm_seed.change(crm_database)
+    print(f"\nCRM changed (a day of work): {changed}", flush=True)
+    _materialize(CRM, env, None)
     print("\nArchived from the simulator, per endpoint:")
     print(f"  {'endpoint':<26}{'days':>6}{'pages':>8}{'records':>10}{'retries':>9}")
     target = warehouse.target_from(settings)
@@ -116,6 +146,17 @@ def main() -> int:
         dataset = catalog.get(name)
         print(f"  {name:<30}{len(dataset.load()):>6} rows  {dataset.location()}")
     print(f"  {'inventory.stock_report':<36}{catalog.get('inventory.stock_report').location()}")
+    states, counts = _crm_summary(target)
+    print(
+        "\nCRM database copied incrementally (conf/base/catalog/crm.yml -> warehouse schema crm):"
+    )
+    for table, mode, cursor, _ in states:
+        print(f"  crm.{table:<14}{mode:<10}cursor {cursor or '-'}")
+    customers, current, orders, events, countries = counts
+    print(
+        f"  rows: customers {customers} versions ({current} current), orders {orders}, "
+        f"order_events {events}, countries {countries}"
+    )
     audits = sorted((PROJECT_ROOT / "data" / "audit").glob("*/*.csv"))
     if audits:
         print("  failing rows of quality checks (warn rules report, error rules block):")
