@@ -100,7 +100,8 @@ def test_a_pipeline_file_gives_nodes_with_their_wiring_tags_and_docstrings(conf:
     assert split.tags == ("shop",)
     assert split.datasets == ("shop.doubled",)
     assert split.inputs == ("shop.doubled", "params:shop.threshold")
-    assert split.uses_parameters and not double.uses_parameters
+    assert split.uses_parameters
+    assert not double.uses_parameters
     assert split.outputs == ("shop.big", "shop.small")
 
 
@@ -122,8 +123,14 @@ def test_a_result_that_does_not_fit_the_outputs_names_the_node(conf: Path) -> No
         """
         shop:
           nodes:
-            - {name: wrong, func: shop_nodes.double, inputs: shop.raw, outputs: [shop.big, shop.small]}
-            - {name: keys, func: shop_nodes.named, inputs: shop.raw, outputs: {big: shop.doubled, tiny: shop.joined}}
+            - name: wrong
+              func: shop_nodes.double
+              inputs: shop.raw
+              outputs: [shop.big, shop.small]
+            - name: keys
+              func: shop_nodes.named
+              inputs: shop.raw
+              outputs: {big: shop.doubled, tiny: shop.joined}
         """,
     )
     [pipeline] = load(conf)
@@ -171,7 +178,10 @@ BAD = {
         """
         shop:
           nodes:
-            - {name: a, func: shop_nodes.join, inputs: [shop.raw, shop.joined], outputs: shop.doubled}
+            - name: a
+              func: shop_nodes.join
+              inputs: [shop.raw, shop.joined]
+              outputs: shop.doubled
             - {name: b, func: shop_nodes.double, inputs: shop.doubled, outputs: shop.joined}
         """,
         3,
@@ -184,7 +194,8 @@ BAD = {
             - {name: a, func: shop_nodes.triple, inputs: shop.raw, outputs: shop.doubled}
         """,
         3,
-        "node 'a': function 'shop_nodes.triple' does not exist: module 'shop_nodes' has no 'triple'",
+        "node 'a': function 'shop_nodes.triple' does not exist: "
+        "module 'shop_nodes' has no 'triple'",
     ),
     "missing module": (
         """
@@ -234,7 +245,10 @@ BAD = {
         """
         shop:
           nodes:
-            - {name: a, func: shop_nodes.split, inputs: [shop.raw, "params:shop.limit"], outputs: [shop.big, shop.small]}
+            - name: a
+              func: shop_nodes.split
+              inputs: [shop.raw, "params:shop.limit"]
+              outputs: [shop.big, shop.small]
         """,
         3,
         "node 'a': input 'params:shop.limit': no such parameter in parameters.yml",
@@ -305,9 +319,13 @@ BAD = {
         """
         shop:
           nodes:
-            - {name: a, func: shop_nodes.double, inputs: shop.raw, outputs: shop.doubled, tags: [has space]}
+            - name: a
+              func: shop_nodes.double
+              inputs: shop.raw
+              outputs: shop.doubled
+              tags: [has space]
         """,
-        3,
+        7,  # the `tags:` line
         "tag 'has space': letters, digits, '_', '-' and '.' only",
     ),
     "yaml syntax": (
@@ -335,7 +353,7 @@ def test_a_bad_pipeline_fails_at_load_naming_file_line_and_node(conf: Path, case
 def test_a_file_must_be_named_after_its_pipeline(conf: Path) -> None:
     path = write(conf, GOOD, name="orders")
     with pytest.raises(
-        PipelineError, match="pipeline 'shop' is in orders.yml: name the file shop.yml"
+        PipelineError, match=r"pipeline 'shop' is in orders\.yml: name the file shop\.yml"
     ):
         read_pipeline(path)
 
@@ -354,7 +372,7 @@ def test_a_pipeline_reading_another_pipelines_output_is_checked_across_files(
     )
     pipelines = load(conf)
     assert [p.name for p in pipelines] == ["report", "shop"]
-    with pytest.raises(PipelineError, match="no pipeline file nope.yml"):
+    with pytest.raises(PipelineError, match=r"no pipeline file nope\.yml"):
         load_pipelines(
             conf,
             ["nope"],
