@@ -10,6 +10,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
@@ -220,13 +222,37 @@ def test_no_credential_in_events_or_export(
     assert "sales_orders_clean" in texts[0]
 
 
+def with_what_their_tests_read(graph: Any, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    """`keys` (dbt models) plus every model or seed their dbt tests read, with its dbt
+    ancestors, until none is missing: `dbt build` runs a selected model's tests, and a
+    `relationships` test reading an unbuilt table (a dimension, a seed) is an error."""
+    from project.resources.dbt import get_dbt_project
+
+    nodes = json.loads(get_dbt_project().manifest_path.read_text())["nodes"]
+    dbt = dg.AssetSelection.from_string('kind:"dbt"')
+    by_name = {k.path[-1]: k for k in dbt.resolve(graph)}
+    tests = [
+        {nodes[p]["name"] for p in n["depends_on"]["nodes"] if p in nodes}
+        for n in nodes.values()
+        if n["resource_type"] == "test"
+    ]
+    while True:
+        names = {k.path[-1] for k in keys}
+        missing = {by_name[n] for read in tests if read & names for n in read - names}
+        if not missing:
+            return keys
+        keys = keys | (dg.AssetSelection.assets(*missing).upstream() & dbt).resolve(graph)
+
+
 @pytest.mark.slow
 def test_a_dbt_mart_has_column_types_row_counts_and_column_lineage(
     simulator_env: dict, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
-    """Two archived days of contracts, then the contracts chain up to `contratos_mes`: its
-    materialization carries warehouse types, a row count and column lineage, the events
-    carry them as facets, and the export has the mart's column lineage."""
+    """Two archived days of contracts, then the contracts chain up to `contratos_mes` (with
+    the dimensions and seeds its tests read): the build succeeds, the mart's materialization
+    carries warehouse types, a row count and column lineage, the events carry them as
+    facets, and the export has the mart's column lineage. The lineage cached for the next
+    build is the lineage sqlglot builds."""
     from datetime import date
 
     from project.definitions import defs
@@ -244,29 +270,49 @@ def test_a_dbt_mart_has_column_types_row_counts_and_column_lineage(
         run_endpoint_days(conn, client, work)
     definitions = defs()
     graph = definitions.resolve_asset_graph()
-    keys = dg.AssetSelection.from_string(
+    mart = dg.AssetKey.from_user_string("pncp/marts/contratos_mes")
+    chain = dg.AssetSelection.from_string(
         'key:"pncp/marts/contratos_mes" or (+key:"pncp/marts/contratos_mes" and kind:"dbt")'
     ).resolve(graph)
+    keys = with_what_their_tests_read(graph, chain)
+    assert {"pncp/intermediate/dim_pncp__orgaos", "pncp/reference/pncp_modalidades"} <= {
+        k.to_user_string() for k in keys
+    }
     result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance,
         partition_key="2024-07-01",
         asset_selection=list(keys),
         raise_on_error=False,
     )
+    assert result.success, [
+        e.step_failure_data.error.message for e in result.get_step_failure_events()
+    ]
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    assert checks
+    assert [c.check_name for c in checks if not c.passed] == []
     materialized = {
         e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
         for e in result.all_events
         if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
     }
-    mart = materialized["pncp/marts/contratos_mes"]
-    types = {c.name: c.type for c in mart["dagster/column_schema"].value.columns}
+    assert set(materialized) == {k.to_user_string() for k in keys}
+    mart_metadata = materialized["pncp/marts/contratos_mes"]
+    types = {c.name: c.type for c in mart_metadata["dagster/column_schema"].value.columns}
     assert types["numero_controle_pncp"] == "VARCHAR"
-    assert mart["dagster/row_count"].value > 0
-    lineage = mart["dagster/column_lineage"].value.deps_by_column
+    assert mart_metadata["dagster/row_count"].value > 0
+    lineage = mart_metadata["dagster/column_lineage"].value.deps_by_column
     upstream = {d.asset_key.to_user_string() for deps in lineage.values() for d in deps}
     assert "pncp/intermediate/int_pncp__contratos_current" in upstream
+    # models reading the archive's files get types and counts, no column lineage
+    versions = materialized["pncp/staging/stg_pncp__contratos_versions"]
+    assert versions["dagster/row_count"].value > 0
+    assert "dagster/column_lineage" not in versions
 
-    events = [e for e in events_of(result.run_id) if e["job"]["name"] == "pncp/marts/contratos_mes"]
+    events = [e for e in events_of(result.run_id) if e["job"]["name"] == mart.to_user_string()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     for event in events:
         openlineage_spec.validate(event)
@@ -281,3 +327,48 @@ def test_a_dbt_mart_has_column_types_row_counts_and_column_lineage(
     assert {d["asset"] for d in doc["datasets"]} == {
         k.to_user_string() for k in graph.get_all_asset_keys()
     }
+
+    # The same invocation's metadata again, once with an empty cache (sqlglot builds every
+    # model's lineage) and once from that cache: both equal what the run materialized.
+    from project.defs.pncp.transformation import translator
+    from project.resources.dbt import get_dbt_project, warehouse_metadata
+
+    [target] = Path(get_dbt_project().project_dir, "target").glob(
+        f"pncp_dbt_models-{result.run_id[:7]}-*"
+    )
+    invocation = SimpleNamespace(
+        manifest=json.loads((target / "manifest.json").read_text()),
+        dagster_dbt_translator=translator,
+        target_path=target,
+        project=get_dbt_project(),
+    )
+    nodes = invocation.manifest["nodes"]
+    asset_of = {
+        uid: translator.get_asset_key(props).to_user_string()
+        for uid, props in nodes.items()
+        if props["resource_type"] in ("model", "seed")
+    }
+    built = [
+        SimpleNamespace(metadata={"unique_id": u}) for u, a in asset_of.items() if a in materialized
+    ]
+    runs = []
+    with warehouse.connection(warehouse.target_from(settings), read_only=True) as conn:
+        for _ in range(2):
+            stats: dict = {}
+            found = warehouse_metadata(
+                invocation, built, conn, stats=stats, cache_path=tmp_path / "cache.json"
+            )
+            runs.append((stats, found))
+    (first, built_now), (second, cached) = runs
+    assert "cached" not in first
+    assert set(second["cached"]) == set(first["built"])
+    assert set(first["skipped"]) == {
+        "stg_pncp__atas_versions",
+        "stg_pncp__contratacoes_versions",
+        "stg_pncp__contratos_versions",
+    }
+    assert len(built_now) == len(keys)
+    for uid, metadata in built_now.items():
+        expected = materialized[asset_of[uid]].get("dagster/column_lineage")
+        assert cached[uid].get("dagster/column_lineage") == metadata.get("dagster/column_lineage")
+        assert metadata.get("dagster/column_lineage") == (expected.value if expected else None)
