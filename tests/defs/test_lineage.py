@@ -77,6 +77,9 @@ def test_a_run_writes_start_and_complete_per_asset_that_validate_against_the_spe
         "sales/customers_clean",
         "sales/customer_summary",
         "sales/customer_report",
+        # the catalog's quality rules of two datasets, each a check step of its own
+        "sales__orders_clean__quality",
+        "sales__customer_summary__quality",
     }
     for job_events in by_job.values():
         assert [e["eventType"] for e in job_events] == ["START", "COMPLETE"]
@@ -101,6 +104,84 @@ def test_a_run_writes_start_and_complete_per_asset_that_validate_against_the_spe
     # a catalog node: its lineage is at dataset level, over the inputs' columns when known
     summary = by_job["sales/customer_summary"][1]["outputs"][0]
     assert summary["facets"]["symlinks"]["identifiers"][0]["name"] == "sales/customer_summary"
+
+
+def test_inventory_events_carry_schemas_and_its_quality_rules_as_assertions(
+    conf_copy: Path, tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The YAML-declared inventory pipeline: its catalog outputs' events have a schema facet
+    (saved Arrow types), and each catalog dataset's quality rules, evaluated in a check step
+    of their own, reach OpenLineage as a run of that step whose input carries
+    dataQualityAssertions: the shipped sample fails the `warn` rule on_hand_not_negative."""
+    from project.definitions import defs
+
+    monkeypatch.setenv("INVENTORY_DATA_DIR", str(tmp_path / "inventory"))
+    definitions = defs()
+    keys = dg.AssetSelection.from_string("group:inventory").resolve(
+        definitions.resolve_asset_graph()
+    )
+    result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=list(keys), raise_on_error=False
+    )
+    assert result.success
+    events = events_of(result.run_id)
+    for event in events:
+        openlineage_spec.validate(event)
+        openlineage_spec.parse(event)
+    by_job: dict[str, list[dict]] = {}
+    for event in events:
+        by_job.setdefault(event["job"]["name"], []).append(event)
+
+    levels = by_job["inventory/stock_levels"][1]["outputs"][0]
+    fields = {f["name"]: f.get("type") for f in levels["facets"]["schema"]["fields"]}
+    assert fields["on_hand"] == "int64"
+    assert fields["sku"] == "large_string"
+    assert (levels["namespace"], levels["name"]) == (
+        "file",
+        str((tmp_path / "inventory" / "marts" / "stock_levels.parquet").resolve()),
+    )
+
+    start, complete = by_job["inventory__stock_levels__quality"]
+    assert [start["eventType"], complete["eventType"]] == ["START", "COMPLETE"]
+    assert start["run"]["runId"] == complete["run"]["runId"]
+    assert complete["job"]["facets"]["jobType"]["jobType"] == "ASSET_CHECK"
+    assert complete["run"]["facets"]["parent"]["run"]["runId"] == result.run_id
+    assert complete["outputs"] == []
+    [read] = complete["inputs"]
+    assert (read["namespace"], read["name"]) == (levels["namespace"], levels["name"])
+    assert read["facets"]["symlinks"]["identifiers"][0]["name"] == "inventory/stock_levels"
+    assert read["facets"]["schema"]["fields"] == levels["facets"]["schema"]["fields"]
+    assertions = {
+        a["assertion"]: a for a in read["inputFacets"]["dataQualityAssertions"]["assertions"]
+    }
+    assert assertions["on_hand_not_negative"] | {"params": {}} == {
+        "params": {},
+        "assertion": "on_hand_not_negative",
+        "name": "on_hand_not_negative",
+        "success": False,
+        "column": "on_hand",
+        "severity": "warn",
+        "description": "range rule",
+    }
+    assert assertions["completeness_name"]["success"] is True
+    assert "dataQualityAssertions" not in start["inputs"][0].get("inputFacets", {})
+    # every catalog dataset with rules has its check run: what Dagster evaluated, no more
+    evaluated = {
+        (e.asset_key.to_user_string(), e.check_name, e.passed)
+        for e in result.get_asset_check_evaluations()
+    }
+    sent = {
+        (
+            e["inputs"][0]["facets"]["symlinks"]["identifiers"][0]["name"],
+            a["assertion"],
+            a["success"],
+        )
+        for e in events
+        if e["eventType"] == "COMPLETE"
+        and "dataQualityAssertions" in e["inputs"][0].get("inputFacets", {})
+        for a in e["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    }
+    assert sent == evaluated
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
@@ -140,7 +221,7 @@ def test_events_go_to_the_openlineage_endpoint_when_its_url_is_set(
     monkeypatch.setenv("OPENLINEAGE_API_KEY", API_KEY)
     result = run_sales(instance)
     assert result.success
-    assert len(received) == 10  # five assets, START and COMPLETE each
+    assert len(received) == 14  # five assets and two check steps, START and COMPLETE each
     for path, headers, event in received:
         assert path == "/api/v1/lineage"
         assert headers["Authorization"] == f"Bearer {API_KEY}"
@@ -153,9 +234,18 @@ def test_events_go_to_the_openlineage_endpoint_when_its_url_is_set(
 def test_an_unreachable_endpoint_is_a_warning_not_a_failed_run(
     conf_copy: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TIMEOUT", "1")
-    monkeypatch.setenv("OPENLINEAGE_API_KEY", API_KEY)
+    """Configured through the client's nested variables, which (unlike OPENLINEAGE_URL, with
+    which the client ignores them) set its timeout and retries: without retries a down
+    endpoint costs each step milliseconds, not the default ~9 s of backoff."""
+    for name, value in {
+        "TYPE": "http",
+        "URL": "http://127.0.0.1:9",
+        "TIMEOUT": "1",
+        "RETRY__TOTAL": "0",
+        "AUTH__TYPE": "api_key",
+        "AUTH__APIKEY": API_KEY,
+    }.items():
+        monkeypatch.setenv(f"OPENLINEAGE__TRANSPORT__{name}", value)
     result = run_sales(instance)
     assert result.success
     warnings = [
@@ -164,6 +254,7 @@ def test_an_unreachable_endpoint_is_a_warning_not_a_failed_run(
         if "OpenLineage" in (e.user_message or "")
     ]
     assert warnings
+    assert all("event not sent (ConnectionError" in w for w in warnings), warnings
     assert not [w for w in warnings if API_KEY in w]
 
 
@@ -193,8 +284,17 @@ def test_no_credential_in_events_or_export(
     assert result.success
     events = events_of(result.run_id)
     outputs = {
-        e["job"]["name"]: (e["outputs"][0]["namespace"], e["outputs"][0]["name"]) for e in events
+        e["job"]["name"]: (e["outputs"][0]["namespace"], e["outputs"][0]["name"])
+        for e in events
+        if e["outputs"]
     }
+    checked = {
+        e["job"]["name"]: (e["inputs"][0]["namespace"], e["inputs"][0]["name"])
+        for e in events
+        if not e["outputs"]
+    }
+    # a check step reads the table its asset wrote, named the same way
+    assert checked["sales__orders_clean__quality"] == outputs["sales/orders_clean"]
     database = urlsplit(postgres_database).path.lstrip("/")
     assert outputs["sales/orders_clean"] == (
         "postgres://127.0.0.1:5432",
