@@ -3,7 +3,8 @@
 Loads the definitions (as `dagster` does) and the instance under `DAGSTER_HOME` when
 there is one, whose latest materializations add what only a run knows (dbt models' column
 types and column lineage, row counts, an export's files). Output is deterministic (sorted,
-no timestamp); the summary goes to stdout.
+no timestamp); the summary goes to stdout. Exit codes: 0 written, 2 bad usage or an output
+path that cannot be written.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from project.cli.app import app
+from project.cli.app import CliError, app
 
 lineage_app = typer.Typer(
     name="lineage",
@@ -42,15 +43,21 @@ def export(
 
     Example: pncp lineage export --output /tmp/lineage.json
     """
+    from project.settings import get_settings
+
+    settings = get_settings()
+    path = output or settings.data_path / "lineage" / "lineage.json"
+    try:  # before loading the definitions (seconds): a wrong path fails at once
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+
     import dagster as dg
 
     from project.definitions import defs
     from project.defs.ops.lineage import CODE_LOCATION, describe_assets, secrets
     from project.lib.lineage import export as lineage_export
-    from project.settings import get_settings
 
-    settings = get_settings()
-    path = output or settings.data_path / "lineage" / "lineage.json"
     home = settings.dagster_home_path
     definitions = defs()
     if instance and (home / "dagster.yaml").exists():
@@ -59,7 +66,10 @@ def export(
     else:
         assets = describe_assets(definitions)
     doc = lineage_export.document(CODE_LOCATION, assets)
-    written = lineage_export.write(doc, path, secrets())
+    try:
+        written = lineage_export.write(doc, path, secrets())
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
     summary = doc["summary"]
     print(
         f"{summary['assets']} assets, {summary['datasets']} datasets, "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import dagster as dg
 
 from project.components.database_sources import database_source_assets
 from project.components.pipeline_nodes import node_assets
+from project.defs.ops.lineage import emit_check_lineage
 from project.lib.datasets import Catalog, Dataset, quality
 from project.lib.datasets.pipelines import (
     Pipeline,
@@ -39,6 +41,7 @@ from project.lib.datasets.pipelines import (
     load_pipelines,
     pipeline_names,
 )
+from project.lib.lineage.model import Assertion
 from project.resources.catalog_io import (
     CatalogIOManager,
     conf_folder,
@@ -110,7 +113,8 @@ def quality_checks(
     `error` rules are blocking (what is downstream of the asset in the run does not
     materialize when one fails); `warn` rules only report. Failing rows are written to
     `<audit_dir>/<dataset>/<check>.csv` (removed when the rule passes again), named in the
-    check's metadata with their count and a sample.
+    check's metadata with their count and a sample. The step's outcome is also sent as an
+    OpenLineage run whose input carries `dataQualityAssertions` (`emit_check_lineage`).
     """
     name = dataset_name(key)
     by_name = {rule.name: rule for rule in rules}
@@ -126,12 +130,36 @@ def quality_checks(
 
     @dg.multi_asset_check(specs=specs, name=f"{'__'.join(key.path)}__quality", can_subset=True)
     def checks(context):  # untyped: Dagster reads string annotations as wrong
-        frame = load_catalog(conf_dir, env).get(name).load()
+        started = datetime.now(UTC)
+        dataset = load_catalog(conf_dir, env).get(name)
+        try:
+            frame = dataset.load()
+        except Exception as exc:
+            emit_check_lineage(context, key, dataset, [], started, error=exc)
+            raise
         folder = conf_folder(conf_dir).parent / audit_dir / name
-        for check_key in context.selected_asset_check_keys:
-            yield _result(by_name[check_key.name], frame, folder)
+        rules = [by_name[check_key.name] for check_key in context.selected_asset_check_keys]
+        results = [_result(rule, frame, folder) for rule in rules]
+        assertions = [_assertion(r, c) for r, c in zip(rules, results, strict=True)]
+        emit_check_lineage(context, key, dataset, assertions, started)
+        yield from results
 
     return checks
+
+
+def _assertion(rule: quality.Rule, result: dg.AssetCheckResult) -> Assertion:
+    """A rule's outcome as OpenLineage's dataQualityAssertions has it."""
+    column = getattr(rule, "column", None)
+    columns = getattr(rule, "columns", None) or []
+    if column is None and len(columns) == 1:  # `unique` over one column
+        column = columns[0]
+    return Assertion(
+        name=rule.name,
+        success=bool(result.passed),
+        severity=rule.severity,
+        column=column,
+        description=rule.description or f"{rule.rule} rule",
+    )
 
 
 def _result(rule: quality.Rule, frame: Any, folder: Path) -> dg.AssetCheckResult:

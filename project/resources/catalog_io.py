@@ -9,7 +9,8 @@ never reach run config, metadata, logs or the UI.
 
 A partitioned asset saves and loads its own partition; an unpartitioned consumer of a
 partitioned dataset gets every partition. An input annotated `pa.RecordBatchReader` is
-streamed instead of loaded whole.
+streamed instead of loaded whole. A materialization carries the row count and the saved
+Arrow schema as `dagster/column_schema` (read from the stream's header, never the data).
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ def load_catalog(
     return Catalog.load(conf_folder(conf_dir), env or current_env(), root=root)
 
 
+def table_schema(schema: pa.Schema) -> dg.TableSchema:
+    """A saved dataset's Arrow schema as Dagster's column schema (the UI's Columns tab, the
+    OpenLineage schema facet): Arrow's type names, `NOT NULL` where the field says so."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=field.name,
+                type=str(field.type),
+                constraints=None if field.nullable else dg.TableColumnConstraints(nullable=False),
+            )
+            for field in schema
+        ]
+    )
+
+
 class CatalogIOManager(dg.ConfigurableIOManager):
     """Saves and loads assets through the catalog in `conf_dir` for environment `env`."""
 
@@ -84,6 +100,9 @@ class CatalogIOManager(dg.ConfigurableIOManager):
         }
         if "rows" in written:
             metadata["dagster/row_count"] = written.pop("rows")
+        schema = written.pop("schema", None)
+        if schema is not None:
+            metadata["dagster/column_schema"] = table_schema(schema)
         metadata.update({k: v for k, v in written.items() if v not in (None, [], {})})
         context.add_output_metadata(metadata)
 

@@ -9,7 +9,11 @@ parallel processes (run workers, the webserver) from parsing at the same time.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
+import re
+import time
 from functools import cached_property, lru_cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -94,7 +98,10 @@ _COUNTED = ("table", "incremental", "seed", "snapshot")
 
 
 def _relation(props: dict) -> tuple[str, str]:
-    return (props.get("schema") or "", props.get("alias") or props.get("name") or "")
+    """(schema, name) of a node's relation; a source's table is its `identifier` (the seven
+    PNCP sources are all `raw.api_requests`), a model's its alias."""
+    name = props.get("identifier") if props.get("resource_type") == "source" else None
+    return (props.get("schema") or "", name or props.get("alias") or props.get("name") or "")
 
 
 def warehouse_columns(conn: Any) -> dict[tuple[str, str], dict[str, str]]:
@@ -122,8 +129,152 @@ def row_counts(conn: Any, relations: dict[str, tuple[str, str]]) -> dict[str, in
     return {keys[i]: int(n) for i, n in conn.execute(" UNION ALL ".join(parts)).fetchall()}
 
 
+# Column lineage: what it costs and when it is skipped.
+#
+# dagster-dbt's builder runs sqlglot's `lineage()` once per column, each time copying the
+# whole optimized query: ~1-2 s for a 50-column view, ~5 s for a staging `*_versions` model.
+# So:
+# - a model whose compiled SQL reads files (`read_json_objects(...)`, any DuckDB `read_*`
+#   table function) gets none: sqlglot cannot see the files' columns, so most of its
+#   columns would have no upstream anyway, and its SQL lists the archive's payload files,
+#   different on every build, so no cache could spare the ~5 s;
+# - every other model's lineage is cached across builds in `column_lineage_cache.json`
+#   under the dbt target folder, keyed by its compiled SQL (date literals masked: a
+#   partition's window changes no column's upstream), its own and its parents' column types,
+#   and the dagster-dbt and sqlglot versions; a model sqlglot cannot read is cached as such.
+LINEAGE_CACHE = "column_lineage_cache.json"
+_CACHE_ENTRIES = 512
+_READS_FILES = re.compile(r"\bread_[a-z_]+\s*\(", re.IGNORECASE)
+_DATE_LITERAL = re.compile(r"'\d{4}-\d{2}-\d{2}'")
+
+
+def compiled_sql_path(target_path: Path, props: dict) -> Path:
+    """Where dbt wrote a model's compiled SQL (where dagster-dbt's builder reads it)."""
+    relative = Path(props["original_file_path"].replace("\\", "/"))
+    return Path(target_path) / "compiled" / props["package_name"] / relative
+
+
+def _lineage_key(sql: str, columns: dict, parents: dict, dialect: str) -> str:
+    payload = {
+        "sql": _DATE_LITERAL.sub("'?'", sql),
+        "columns": columns,
+        "parents": parents,
+        "dialect": dialect,
+        "versions": [installed_version("dagster-dbt"), installed_version("sqlglot")],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class LineageCache:
+    """Column lineage by key, as JSON: `{key: {"model", "deps": {column: [[parent unique id,
+    column]]}}` or `{key: {"model", "error"}}`. Unreadable is empty; a write is atomic (a
+    concurrent build's entries may be lost, which costs one rebuild, never a wrong answer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.changed = False
+        try:
+            loaded = json.loads(path.read_text())
+            self.entries: dict[str, dict] = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def get(self, key: str) -> dict | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, entry: dict) -> None:
+        self.entries.pop(key, None)
+        self.entries[key] = entry
+        self.changed = True
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        kept = dict(list(self.entries.items())[-_CACHE_ENTRIES:])
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(kept, indent=0, sort_keys=False))
+            tmp.replace(self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+
+def _model_lineage(
+    invocation: Any,
+    props: dict,
+    mine: dict[str, str],
+    parents: dict[str, dict[str, dict[str, str]]],
+    cache: LineageCache,
+) -> tuple[str, dict[str, Any], str | None]:
+    """(outcome, metadata, error) of one model's column lineage: outcome is `cached`,
+    `built`, `skipped` (reads files) or `failed` (sqlglot cannot read it)."""
+    from dagster import TableColumnDep, TableColumnLineage
+    from dagster_dbt.core.dbt_cli_event import EventHistoryMetadata, _build_column_lineage_metadata
+
+    manifest = invocation.manifest
+    try:
+        sql = compiled_sql_path(invocation.target_path, props).read_text()
+    except OSError:
+        return "failed", {}, "no compiled SQL"
+    if _READS_FILES.search(sql):
+        return "skipped", {}, None
+    columns = {c: {"data_type": t} for c, t in mine.items()}
+    key = _lineage_key(sql, columns, parents, manifest["metadata"]["adapter_type"])
+    parent_ids = props["depends_on"]["nodes"]
+
+    def asset_key(unique_id: str) -> Any:
+        return invocation.dagster_dbt_translator.get_asset_spec(
+            manifest, unique_id, invocation.project
+        ).key
+
+    cached = cache.get(key)
+    if cached is not None:
+        if "error" in cached:
+            return "cached", {}, cached["error"]
+        keys = {uid: asset_key(uid) for uid in parent_ids}
+        lineage = TableColumnLineage(
+            deps_by_column={
+                column: [TableColumnDep(asset_key=keys[uid], column_name=c) for uid, c in deps]
+                for column, deps in cached["deps"].items()
+            }
+        )
+        return "cached", {"dagster/column_lineage": lineage}, None
+    try:
+        found = _build_column_lineage_metadata(
+            event_history_metadata=EventHistoryMetadata(columns=columns, parents=parents),
+            dbt_resource_props=props,
+            manifest=manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            target_path=invocation.target_path,
+            project=invocation.project,
+        )
+    except Exception as exc:  # sqlglot cannot read every dialect feature
+        error = f"{type(exc).__name__}: {exc}"
+        cache.put(key, {"model": props["name"], "error": error})
+        return "failed", {}, error
+    lineage = found.get("dagster/column_lineage")
+    if lineage is not None:
+        by_key = {asset_key(uid): uid for uid in parent_ids}
+        cache.put(
+            key,
+            {
+                "model": props["name"],
+                "deps": {
+                    column: sorted([by_key[d.asset_key], d.column_name] for d in deps)
+                    for column, deps in sorted(lineage.deps_by_column.items())
+                },
+            },
+        )
+    return "built", found, None
+
+
 def warehouse_metadata(
-    invocation: Any, events: list[Any], conn: Any, log: Any = None
+    invocation: Any,
+    events: list[Any],
+    conn: Any,
+    log: Any = None,
+    stats: dict[str, Any] | None = None,
+    cache_path: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """`dagster/column_schema`, `dagster/row_count` and `dagster/column_lineage` of the models
     a finished dbt invocation built, by dbt unique id, read from the warehouse itself.
@@ -133,11 +284,13 @@ def warehouse_metadata(
     one connection per model; here the types are one `information_schema` query, the counts
     one `UNION ALL` of the built tables, and the column lineage is dagster-dbt's own
     sqlglot builder (`_build_column_lineage_metadata`, private, pinned by uv.lock and
-    checked by tests/defs/test_dbt_resource.py) fed with those types. A model whose lineage
-    sqlglot cannot build keeps its types and count.
+    checked by tests/defs/test_dbt_resource.py) fed with those types, cached across builds
+    and skipped for models that read files (see `LineageCache` above). A model whose lineage
+    sqlglot cannot build keeps its types and count. `stats`, when given, receives how each
+    model's lineage was found (`cached`, `built`, `skipped`, `failed`) and its seconds;
+    `cache_path` replaces the cache's place (default: beside the invocation's target).
     """
     from dagster import TableColumn, TableSchema
-    from dagster_dbt.core.dbt_cli_event import EventHistoryMetadata, _build_column_lineage_metadata
 
     manifest = invocation.manifest
     built: dict[str, dict] = {}
@@ -157,6 +310,7 @@ def warehouse_metadata(
         and _relation(props) in columns
     }
     counts = row_counts(conn, counted)
+    cache = LineageCache(cache_path or Path(invocation.target_path).parent / LINEAGE_CACHE)
     found: dict[str, dict[str, Any]] = {}
     for uid, props in built.items():
         mine = columns.get(_relation(props))
@@ -184,19 +338,14 @@ def warehouse_metadata(
                     parents[parent["relation_name"]] = {
                         c: {"data_type": t} for c, t in parent_columns.items()
                     }
-            try:
-                metadata |= _build_column_lineage_metadata(
-                    event_history_metadata=EventHistoryMetadata(
-                        columns={c: {"data_type": t} for c, t in mine.items()}, parents=parents
-                    ),
-                    dbt_resource_props=props,
-                    manifest=manifest,
-                    dagster_dbt_translator=invocation.dagster_dbt_translator,
-                    target_path=invocation.target_path,
-                    project=invocation.project,
-                )
-            except Exception as exc:  # sqlglot cannot read every dialect feature
-                if log is not None:
-                    log(f"no column lineage for {props['name']}: {type(exc).__name__}: {exc}")
+            started = time.perf_counter()
+            outcome, lineage, error = _model_lineage(invocation, props, mine, parents, cache)
+            metadata |= lineage
+            if error and log is not None:
+                log(f"no column lineage for {props['name']}: {error}")
+            if stats is not None:
+                stats.setdefault(outcome, []).append(props["name"])
+                stats.setdefault("seconds", {})[props["name"]] = time.perf_counter() - started
         found[uid] = metadata
+    cache.save()
     return found

@@ -105,6 +105,12 @@ def test_a_kedro_catalog_loads_unchanged_and_its_datasets_materialize(
     materialized = result.asset_materializations_for_node("shuttles_table")[0]
     assert materialized.metadata["dagster/row_count"].value == 2
     assert materialized.metadata["location"].value == "sql table shuttles"
+    columns = materialized.metadata["dagster/column_schema"].value.columns
+    assert [(c.name, c.type) for c in columns] == [
+        ("shuttle_id", "int64"),
+        ("review_scores_rating", "double"),
+        ("companies", "int64"),
+    ]
 
 
 MONTHS = dg.StaticPartitionsDefinition(["2024-01", "2024-02"])
@@ -159,6 +165,13 @@ def test_partitions_save_their_own_and_an_unpartitioned_consumer_reads_all(
         "month=2024-01",
         "month=2024-02",
     ]
+    partition = dg.materialize([sales_by_month], resources=resources, partition_key="2024-01")
+    saved = partition.asset_materializations_for_node("sales_by_month")[0].metadata
+    assert [(c.name, c.type) for c in saved["dagster/column_schema"].value.columns] == [
+        ("order_id", "int64"),
+        ("amount", "double"),
+        ("month", "string"),  # the partition key, a hive folder: text when loaded
+    ]
     assert dg.materialize(
         [sales_by_month, summary], resources=resources, selection=[summary]
     ).success
@@ -182,8 +195,18 @@ def test_a_record_batch_reader_input_is_streamed(partitioned_conf: Path, tmp_pat
         return summary
 
     resources = {"catalog": CatalogIOManager(conf_dir=str(partitioned_conf), env="base")}
-    assert dg.materialize([summary, streamed], resources=resources).success
+    result = dg.materialize([summary, streamed], resources=resources)
+    assert result.success
     assert seen == ["RecordBatchReader"]
+    # a streamed output's schema is the stream's, as saved (pandas 3 text is large_string)
+    for node in ("summary", "streamed"):
+        metadata = result.asset_materializations_for_node(node)[0].metadata
+        columns = metadata["dagster/column_schema"].value.columns
+        assert [(c.name, c.type) for c in columns] == [
+            ("month", "large_string"),
+            ("orders", "int64"),
+        ]
+        assert metadata["dagster/row_count"].value == 2
     assert pd.read_csv(tmp_path / "streamed.csv")["orders"].tolist() == [2, 3]
 
 

@@ -18,6 +18,9 @@ Generic glue between Dagster and `project.lib.lineage` (it names no capability):
   LOADED_INPUT events do not. Sending is `project.lib.lineage.transport`: file by
   default, HTTP when OpenLineage is configured; it never fails a run.
 
+Check steps (a catalog dataset's quality rules, a `multi_asset_check`) get no hooks: the
+check function sends its own run through `emit_check_lineage`, with each rule's column.
+
 Why hooks and not a sensor: the step process already has the definitions loaded and the
 events at hand, so events go out as each step ends; a sensor would need the daemon.
 START is therefore sent when the step ends, carrying the step's real start time.
@@ -294,6 +297,50 @@ def emit_step_lineage(
     except Exception as exc:  # lineage never fails a run
         message = transport.scrub(f"{type(exc).__name__}: {exc}", hidden)
         context.log.warning(f"OpenLineage: lineage of step {context.step_key} not sent: {message}")
+
+
+def emit_check_lineage(
+    context: dg.AssetCheckExecutionContext,
+    asset_key: dg.AssetKey,
+    dataset: Any,
+    assertions: list[Assertion],
+    started: datetime,
+    error: BaseException | None = None,
+) -> None:
+    """The OpenLineage run of a check step (`project.lib.lineage.events.check_events`), sent
+    from the check function itself: check steps get no hooks (those are on assets), and only
+    the function knows each rule's column. `dataset` is the catalog entry the checks read; its
+    schema and row count are the asset's latest materialization's. Never raises."""
+    hidden = secrets()
+    op_context = context.op_execution_context
+    try:
+        step_key = op_context.get_step_execution_context().step.key
+    except Exception:
+        step_key = context.op_def.name
+    try:
+        latest = _latest(context.instance, asset_key)
+        rows = _value(latest, "dagster/row_count")
+        asset = AssetLineage(
+            key=asset_key.to_user_string(),
+            dataset=naming.catalog_dataset(dataset),
+            storage="catalog",
+            columns=_columns(latest),
+            row_count=rows if isinstance(rows, int) else None,
+        )
+        ctx = ol_events.RunContext(CODE_LOCATION, op_context.run_id, op_context.job_name, step_key)
+        check = ol_events.CheckRun(
+            node=context.op_def.name,
+            dataset=asset,
+            started=started,
+            ended=datetime.now(UTC),
+            assertions=assertions,
+            error=None if error is None else f"{type(error).__name__}: {error}",
+        )
+        events_file = events_dir() / op_context.run_id / f"{transport.safe_name(step_key)}.jsonl"
+        transport.emit(ol_events.check_events(ctx, check), events_file, context.log.warning, hidden)
+    except Exception as exc:  # lineage never fails a run
+        message = transport.scrub(f"{type(exc).__name__}: {exc}", hidden)
+        context.log.warning(f"OpenLineage: lineage of checks {step_key} not sent: {message}")
 
 
 def lineage_hooks(defs_of: Callable[[], dg.Definitions]) -> set[dg.HookDefinition]:

@@ -110,13 +110,22 @@ def with_warehouse_metadata(
     that cannot be read is logged and left out; the materializations stand."""
     started = time.perf_counter()
     found: dict[str, dict[str, Any]] = {}
+    stats: dict[str, Any] = {}
     try:
         with warehouse.get_reader() as conn:
-            found = warehouse_metadata(invocation, events, conn, log=context.log.warning)
+            found = warehouse_metadata(
+                invocation, events, conn, log=context.log.warning, stats=stats
+            )
     except Exception as exc:
         context.log.warning(f"dbt column metadata not read: {type(exc).__name__}: {exc}")
+    lineage = ", ".join(
+        f"{len(stats[k])} {k}" for k in ("cached", "built", "skipped", "failed") if stats.get(k)
+    )
+    slowest = sorted(stats.get("seconds", {}).items(), key=lambda item: -item[1])[:3]
     context.log.info(
         f"column metadata of {len(found)} dbt node(s) in {time.perf_counter() - started:.2f} s"
+        + (f"; column lineage: {lineage}" if lineage else "")
+        + (f" (slowest: {', '.join(f'{n} {s:.2f} s' for n, s in slowest)})" if slowest else "")
     )
     for event in events:
         unique_id = getattr(event, "metadata", {}).get("unique_id")

@@ -237,7 +237,15 @@ class TableDataset(Dataset):
                 f"dataset {self.name!r}: cannot write {self.location()} (nothing was "
                 f"changed): {scrub(str(exc), self.secrets())}"
             ) from None
-        return {"rows": rows, "table": f"{self.schema_name}.{self.table_name}"}
+        schema = reader.schema  # the stream's, known before any batch is read
+        if partition is not None and self.partition_by:  # the key replaces that column
+            fields = [f for f in schema if f.name != self.partition_by]
+            schema = pa.schema([*fields, pa.field(self.partition_by, pa.string())])
+        return {
+            "rows": rows,
+            "table": f"{self.schema_name}.{self.table_name}",
+            "schema": schema,
+        }
 
     def incoming_select(self, conn: duckdb.DuckDBPyConnection, partition: str | None) -> str:
         """The incoming columns; with a partition key, its column is the key (a column of

@@ -129,7 +129,7 @@ class FileDataset(Dataset):
                     write_schema(target, table.schema)
         except Exception as exc:
             raise self.fail("write", exc) from exc
-        meta: dict[str, Any] = {"rows": table.num_rows, "path": str(target)}
+        meta: dict[str, Any] = {"rows": table.num_rows, "path": str(target), "schema": table.schema}
         if self.versioned:
             meta["version"] = target.parent.name
             meta["pruned_versions"] = self._versions().prune()
@@ -442,7 +442,12 @@ class PartitionedParquetDataset(Dataset):
             raise self.fail("write", exc) from exc
         finally:
             conn.close()
-        return {"rows": rows[0] if rows else 0, "path": str(target)}
+        # The schema as a load gives it back: the stream's own (known before any batch is
+        # read), its partition column a hive key, so text.
+        key = pa.field(self.partition_by, pa.string())
+        fields = [f for f in reader.schema if f.name != self.partition_by]
+        schema = pa.schema([*fields, key])
+        return {"rows": rows[0] if rows else 0, "path": str(target), "schema": schema}
 
 
 # How much of a stream a save hands DuckDB at once. DuckDB reads a registered stream

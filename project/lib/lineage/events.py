@@ -18,6 +18,10 @@ spec vendored in tests/lineage/spec/):
   evaluations), `documentation`, `symlinks` (the Dagster asset key);
 - inputs: `schema` and the input facet `dataQualityMetrics` (row count) as last
   materialized.
+
+A step that only evaluates checks (a catalog dataset's quality rules) is a run of its own
+(`check_events`): its job is the check node, its input the dataset, carrying the input
+facet `dataQualityAssertions`.
 """
 
 from __future__ import annotations
@@ -133,17 +137,21 @@ def _column_lineage(
     return column_lineage_dataset.ColumnLineageDatasetFacet(fields={}, dataset=whole)
 
 
-def _output(m: Materialization, code_location: str, complete: bool) -> event_v2.OutputDataset:
-    asset = m.asset
-    facets: dict = {
+def _symlinks(code_location: str, key: str) -> dict:
+    return {
         "symlinks": symlinks_dataset.SymlinksDatasetFacet(
             identifiers=[
                 symlinks_dataset.Identifier(
-                    namespace=f"dagster://{code_location}", name=asset.key, type="DAGSTER_ASSET"
+                    namespace=f"dagster://{code_location}", name=key, type="DAGSTER_ASSET"
                 )
             ]
         )
     }
+
+
+def _output(m: Materialization, code_location: str, complete: bool) -> event_v2.OutputDataset:
+    asset = m.asset
+    facets: dict = _symlinks(code_location, asset.key)
     if asset.description:
         facets["documentation"] = documentation_dataset.DocumentationDatasetFacet(
             description=asset.description
@@ -167,21 +175,7 @@ def _output(m: Materialization, code_location: str, complete: bool) -> event_v2.
                 )
             )
     if m.assertions:
-        facets["dataQualityAssertions"] = (
-            data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
-                assertions=[
-                    data_quality_assertions_dataset.Assertion(
-                        assertion=a.name,
-                        success=a.success,
-                        column=a.column,
-                        severity=a.severity,
-                        name=a.name,
-                        description=a.description,
-                    )
-                    for a in sorted(m.assertions, key=lambda a: a.name)
-                ]
-            )
-        )
+        facets["dataQualityAssertions"] = _assertions(m.assertions)
     return event_v2.OutputDataset(
         namespace=asset.dataset.namespace,
         name=asset.dataset.name,
@@ -228,9 +222,8 @@ def _job(context: RunContext, asset: AssetLineage) -> event_v2.Job:
     return event_v2.Job(namespace=context.code_location, name=asset.key, facets=facets)
 
 
-def run_events(context: RunContext, m: Materialization) -> list[event_v2.RunEvent]:
-    """START (at the step's start) then COMPLETE or FAIL (at the asset's end)."""
-    run_facets: dict = {
+def _run_facets(context: RunContext) -> dict:
+    return {
         "parent": parent_run.ParentRunFacet(
             run=parent_run.Run(runId=context.dagster_run_id),
             job=parent_run.Job(namespace=context.code_location, name=context.dagster_job),
@@ -241,31 +234,122 @@ def run_events(context: RunContext, m: Materialization) -> list[event_v2.RunEven
             openlineageAdapterVersion=version("openlineage-python"),
         ),
     }
-    the_run_id = run_id(context, m.asset.key)
-    job = _job(context, m.asset)
-    inputs = [_input(i) for i in sorted(m.inputs, key=lambda i: i.key)]
-    start = event_v2.RunEvent(
-        eventType=event_v2.RunState.START,
-        eventTime=_iso(m.started),
-        run=event_v2.Run(runId=the_run_id, facets=run_facets),
-        job=job,
-        inputs=inputs,
-        outputs=[_output(m, context.code_location, complete=False)],
-        producer=PRODUCER,
-    )
+
+
+def _start_and_end(
+    the_run_id: str,
+    run_facets: dict,
+    job: event_v2.Job,
+    times: tuple[datetime, datetime],
+    datasets: tuple[list[event_v2.InputDataset], list[event_v2.OutputDataset]],
+    end_datasets: tuple[list[event_v2.InputDataset], list[event_v2.OutputDataset]],
+    error: str | None,
+) -> list[event_v2.RunEvent]:
+    """START, then COMPLETE, or FAIL with `error` (not None) as its errorMessage."""
     end_facets = dict(run_facets)
-    if not m.succeeded:
+    if error is not None:
         end_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
-            message=m.error or "the step failed before materializing this asset",
-            programmingLanguage="python",
+            message=error, programmingLanguage="python"
         )
-    end = event_v2.RunEvent(
-        eventType=event_v2.RunState.COMPLETE if m.succeeded else event_v2.RunState.FAIL,
-        eventTime=_iso(m.ended),
-        run=event_v2.Run(runId=the_run_id, facets=end_facets),
-        job=job,
-        inputs=inputs,
-        outputs=[_output(m, context.code_location, complete=m.succeeded)],
-        producer=PRODUCER,
+    return [
+        event_v2.RunEvent(
+            eventType=state,
+            eventTime=_iso(moment),
+            run=event_v2.Run(runId=the_run_id, facets=facets),
+            job=job,
+            inputs=inputs,
+            outputs=outputs,
+            producer=PRODUCER,
+        )
+        for state, moment, facets, (inputs, outputs) in (
+            (event_v2.RunState.START, times[0], run_facets, datasets),
+            (
+                event_v2.RunState.COMPLETE if error is None else event_v2.RunState.FAIL,
+                times[1],
+                end_facets,
+                end_datasets,
+            ),
+        )
+    ]
+
+
+def run_events(context: RunContext, m: Materialization) -> list[event_v2.RunEvent]:
+    """START (at the step's start) then COMPLETE or FAIL (at the asset's end)."""
+    inputs = [_input(i) for i in sorted(m.inputs, key=lambda i: i.key)]
+    return _start_and_end(
+        run_id(context, m.asset.key),
+        _run_facets(context),
+        _job(context, m.asset),
+        (m.started, m.ended),
+        (inputs, [_output(m, context.code_location, complete=False)]),
+        (inputs, [_output(m, context.code_location, complete=m.succeeded)]),
+        None if m.succeeded else m.error or "the step failed before materializing this asset",
     )
-    return [start, end]
+
+
+@dataclass
+class CheckRun:
+    """A step that evaluated checks of one dataset (catalog quality rules, which Dagster runs
+    as a step of their own): the dataset it read and what each check found."""
+
+    node: str  # the check step's op: the OpenLineage job
+    dataset: AssetLineage
+    started: datetime
+    ended: datetime
+    assertions: list[Assertion] = field(default_factory=list)
+    error: str | None = None  # the step failed before evaluating (the data unreadable)
+
+
+def _assertions(
+    assertions: Sequence[Assertion],
+) -> data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet:
+    return data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+        assertions=[
+            data_quality_assertions_dataset.Assertion(
+                assertion=a.name,
+                success=a.success,
+                column=a.column,
+                severity=a.severity,
+                name=a.name,
+                description=a.description,
+            )
+            for a in sorted(assertions, key=lambda a: a.name)
+        ]
+    )
+
+
+def check_events(context: RunContext, check: CheckRun) -> list[event_v2.RunEvent]:
+    """A check step as an OpenLineage run of its own (job: the check node, `jobType`
+    ASSET_CHECK) that reads the dataset: START, then COMPLETE whose input carries
+    `dataQualityAssertions` (an input facet, as the spec and the dbt and Great Expectations
+    integrations have it: the checks read the data), or FAIL when nothing was evaluated."""
+    job = event_v2.Job(
+        namespace=context.code_location,
+        name=check.node,
+        facets={
+            "jobType": job_type_job.JobTypeJobFacet(
+                processingType="BATCH", integration="DAGSTER", jobType="ASSET_CHECK"
+            ),
+            "documentation": documentation_job.DocumentationJobFacet(
+                description=f"Checks of {check.dataset.key}"
+            ),
+        },
+    )
+    read = _input(check.dataset)
+    read.facets = {**(read.facets or {}), **_symlinks(context.code_location, check.dataset.key)}
+    evaluated = _input(check.dataset)
+    evaluated.facets = read.facets
+    if check.assertions:
+        evaluated.inputFacets = {
+            **(evaluated.inputFacets or {}),
+            "dataQualityAssertions": _assertions(check.assertions),
+        }
+    return _start_and_end(
+        run_id(context, check.node),
+        _run_facets(context),
+        job,
+        (check.started, check.ended),
+        ([read], []),
+        ([evaluated], []),
+        check.error,
+    )

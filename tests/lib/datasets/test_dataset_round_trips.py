@@ -119,6 +119,8 @@ def test_every_type_round_trips_a_frame_of_every_column_type(
     loaded = dataset.load()
 
     assert saved["rows"] == 3
+    # the schema a save reports (the materialization's column schema) names what loads back
+    assert saved["schema"].names == list(loaded.columns)
     assert all(isinstance(dtype, pd.ArrowDtype) for dtype in loaded.dtypes)
     table = pa.Table.from_pandas(loaded, preserve_index=False)
     if partition:
