@@ -179,6 +179,7 @@ def test_retry_failed_rearchives_the_failed_pages_and_resolves_them(
 def test_a_failed_run_exits_1_naming_the_incomplete_day(pncp, scalar) -> None:
     faults = FaultConfig(permanent_failures=frozenset({PageRef(path="atas", day=DAY, page=1)}))
     with PncpSimulator(SimulatorConfig(scale=0.02, faults=faults)) as faulty:
+        host = faulty.base_url.split("/")[2]
         result = pncp(
             "extract",
             "--day",
@@ -191,7 +192,10 @@ def test_a_failed_run_exits_1_naming_the_incomplete_day(pncp, scalar) -> None:
     assert "Traceback" not in result.output
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: run ")
-    assert f"pncp__raw__atas: atas: 1 day(s) incomplete ({DAY})" in error
+    assert (
+        f"pncp__raw__atas: atas {DAY}: 1 page failed (HTTP 500 to {host}); "
+        "resume with pncp retry-failed --month 2024-07"
+    ) in error
     settings = load_settings()
     (run,) = _runs(settings.dagster_home_path)
     assert run.status == dg.DagsterRunStatus.FAILURE
