@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Self
 
 from project.cli.app import CliError, one_line
 from project.defs.pncp.selections import EXTRACTION
-from project.lib.instance import ensure_dagster_home
+from project.lib.instance import ensure_dagster_home, prepare_storage
 from project.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -102,6 +102,9 @@ class Launcher:
 
     def __init__(self, config: Settings) -> None:
         home = ensure_dagster_home(config)
+        # The storage exists before the run starts, created once even when several
+        # first commands start together on a new instance (they would race otherwise).
+        prepare_storage(config, home)
         os.environ["DAGSTER_HOME"] = str(home)
         get_settings.cache_clear()  # the definitions read the environment as it is now
         import dagster as dg
