@@ -19,8 +19,11 @@ import typer
 
 from project.cli.app import CliError, CommandFailed, app
 from project.cli.common import (
+    MonthArgument,
+    MonthOption,
     WarehouseMissing,
     client_settings,
+    one_month,
     parse_day,
     parse_endpoints,
     parse_month,
@@ -262,7 +265,8 @@ def _print_plan(
 
 @app.command("retry-failed", rich_help_panel=PANEL)
 def retry_failed(
-    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    month_argument: MonthArgument = None,
+    month_option: MonthOption = None,
     max_retries: Annotated[
         int | None,
         typer.Option(
@@ -276,8 +280,9 @@ def retry_failed(
     resumes, so only missing pages are requested, and archived pages resolve their rows
     in meta.failed_requests.
 
-    Example: pncp retry-failed 2024-07 --max-retries 10
+    Example: pncp retry-failed --month 2024-07 --max-retries 10
     """
+    month = one_month(month_argument, month_option)
     first, last = parse_month(month)
     config = settings()
     failing = _open_failures(config, first, last)
@@ -310,7 +315,7 @@ def retry_failed(
         raise CommandFailed(
             f"{remaining} failed request(s) still open in {month} "
             f"(runs that failed: {', '.join(failed_runs) or 'none'}); "
-            f"see `pncp recovery-status {month} --problems`"
+            f"see `pncp recovery-status --month {month} --problems`"
         )
 
 
