@@ -160,3 +160,21 @@ def test_a_positional_month_is_still_accepted_as_an_alias(pncp, archive: Path) -
     option = pncp("recovery-status", "--month", "2024-07", "-f", "json")
     assert positional.code == option.code == 0, positional.output + option.output
     assert positional.stdout == option.stdout
+
+
+def test_verify_and_backup_show_progress_lines_without_a_terminal(pncp, archive: Path) -> None:
+    verify = pncp("--progress-every", "0.5", "verify", "--range", "2024-07-01:2024-07-02")
+    assert verify.code == 0, verify.output
+    lines = [x for x in verify.stderr.splitlines() if x.startswith("progress: verify ")]
+    total = int(lines[0].split("/")[1].split()[0])
+    assert total > 0
+    assert lines[0].startswith("progress: verify 2024-07-01..2024-07-02: 0/")
+    assert f"{total}/{total} pages checked" in lines[-1]
+    assert "0 errors, done in" in lines[-1]
+    backup = pncp("--progress-every", "0.5", "backup")
+    assert backup.code == 0, backup.output
+    lines = [x for x in backup.stderr.splitlines() if x.startswith("progress: backup: ")]
+    assert len(lines) >= 2
+    assert lines[0].startswith("progress: backup: 0/")
+    assert "MB copied, done in" in lines[-1]
+    assert "progress:" not in verify.stdout + backup.stdout

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-from project.lib.pncp import schema
+from project.lib.pncp import progress, schema
 from project.lib.pncp.archive import (
     NO_MODALIDADE,
     ArchivedPage,
@@ -177,17 +177,20 @@ async def extract_endpoint_day(
                     for m, p in [(modalidade, page), *sorted(pending)]
                 ]
                 report.failures.extend(abandoned)
+                progress.failed(len(abandoned))
                 await writer.record_failures_async(abandoned)
                 break
             if isinstance(outcome, (PncpRetriesExhausted, PncpRequestError)):
                 failure = _failure(endpoint, day, modalidade, page, params, outcome)
                 report.failures.append(failure)
+                progress.failed()
                 await writer.record_failure_async(failure)
                 unarchived.release()
                 continue
             if isinstance(outcome, Exception):
                 raise outcome
             report.pages_fetched += 1
+            progress.page(outcome.record_count)
             report.bytes_received += len(outcome.body)
             report.records_fetched += outcome.record_count
             if page == 1:

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import duckdb
 
 from project.lib import warehouse
-from project.lib.pncp import payload_store
+from project.lib.pncp import payload_store, progress
 from project.lib.pncp.archive import ArchiveWriter, WarehouseUse, ensure_archive, read_checkpoint
 from project.lib.pncp.bookkeeping import (
     Completeness,
@@ -123,6 +123,7 @@ async def _extract_all(
             checkpoint = await writer.run_async(read_checkpoint, endpoint.name, day)
             report = await extract_endpoint_day(client, endpoint, day, writer, checkpoint)
             outcome = await writer.run_async(_finish, endpoint, report, run_id)
+        progress.done()
         if on_done is not None:
             on_done(outcome)
         return outcome
