@@ -66,6 +66,12 @@ def test_transform_materializes_the_month_through_dagster(transformed: dict, sca
         "SELECT count(*) FROM marts.contratos_mes WHERE mes_publicacao = '2024-07-01'",
     )
     assert contracts > 0
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        export = instance.get_latest_materialization_event(
+            dg.AssetKey(["pncp", "exports", "contratos_mes"])
+        ).asset_materialization
+    assert export.partition == "2024-07-01"
+    assert export.metadata["dagster/row_count"].value == contracts
 
 
 @pytest.mark.slow
