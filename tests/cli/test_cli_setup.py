@@ -85,7 +85,7 @@ def test_doctor_fails_with_a_fix_for_each_problem(pncp, failed_archive: Path) ->
     assert all("(fix: " in line for line in lines if line.startswith(("FAIL", "WARN")))
     assert any(
         line.startswith("WARN  failed requests: open: 1 in 2024-07")
-        and "pncp retry-failed 2024-07" in line
+        and "pncp retry-failed --month 2024-07" in line
         for line in lines
     ), result.stdout
     assert result.stderr.startswith("error: ")
