@@ -177,20 +177,20 @@ async def extract_endpoint_day(
                     for m, p in [(modalidade, page), *sorted(pending)]
                 ]
                 report.failures.extend(abandoned)
-                progress.failed(len(abandoned))
+                progress.failed(*((endpoint.name, day, f.modalidade, f.page) for f in abandoned))
                 await writer.record_failures_async(abandoned)
                 break
             if isinstance(outcome, (PncpRetriesExhausted, PncpRequestError)):
                 failure = _failure(endpoint, day, modalidade, page, params, outcome)
                 report.failures.append(failure)
-                progress.failed()
+                progress.failed((endpoint.name, day, modalidade, page))
                 await writer.record_failure_async(failure)
                 unarchived.release()
                 continue
             if isinstance(outcome, Exception):
                 raise outcome
             report.pages_fetched += 1
-            progress.page(outcome.record_count)
+            progress.page(outcome.record_count, (endpoint.name, day, modalidade, page))
             report.bytes_received += len(outcome.body)
             report.records_fetched += outcome.record_count
             if page == 1:

@@ -50,17 +50,18 @@ def _pages(endpoint: Endpoint, records: int) -> int:
 
 async def _probe(client: PncpClient, endpoint: Endpoint, day: date, modalidade: int) -> SlicePlan:
     params = request_params(endpoint, day, modalidade)
+    key = (endpoint.name, day, modalidade)
     try:
         result = await client.fetch_page(
             endpoint, params, 1, min(PROBE_PAGE_SIZE, endpoint.max_page_size), keep_records=False
         )
     except (PncpError, httpx.HTTPError) as exc:
-        progress.failed()
-        progress.done()
+        progress.failed(key)
+        progress.done(key)
         return SlicePlan(endpoint.name, day, modalidade, None, 1, 0, str(exc), error_word(exc))
     records = result.total_records
-    progress.page(records)
-    progress.done()
+    progress.page(records, key)
+    progress.done(key)
     return SlicePlan(endpoint.name, day, modalidade, records, _pages(endpoint, records), 0)
 
 
@@ -84,7 +85,7 @@ async def _plan_all(
             for modalidade in slices_of(endpoint):
                 if modalidade in checkpoint.totals:
                     plans.append(_from_archive(endpoint, day, modalidade, checkpoint))
-                    progress.done()
+                    progress.done((endpoint.name, day, modalidade))
                 else:
                     plans.append(asyncio.ensure_future(_probe(client, endpoint, day, modalidade)))
         return [p if isinstance(p, SlicePlan) else await p for p in plans]

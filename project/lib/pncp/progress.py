@@ -9,38 +9,48 @@ command that launched the run, but it runs in the same process as the subscriber
 
 Events: `page` (a page archived, fetched or checked; `records` its record count),
 `failed` (pages given up on), `done` (a unit finished: an endpoint-day, a planned slice).
+Units and failed pages are counted by key, so a step that Dagster retries does not count
+its endpoint-days twice, and a page that failed and then was archived is no error any more.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
 class Tally:
     """Running totals a display reads; updated under a lock (reports come from run threads)."""
 
-    done: int = 0
     pages: int = 0
     records: int = 0
-    errors: int = 0
+    finished: set[Hashable] = field(default_factory=set)
+    failing: set[Hashable] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
-    def add(self, done: int = 0, pages: int = 0, records: int = 0, errors: int = 0) -> None:
+    def page(self, records: int, key: Hashable | None) -> None:
         with self._lock:
-            self.done += done
-            self.pages += pages
+            self.pages += 1
             self.records += records
-            self.errors += errors
+            self.failing.discard(key)
+
+    def failed(self, keys: Iterable[Hashable]) -> None:
+        with self._lock:
+            self.failing.update(keys)
+
+    def done(self, key: Hashable) -> None:
+        with self._lock:
+            self.finished.add(key)
 
     def snapshot(self) -> tuple[int, int, int, int]:
+        """(units done, pages, records, pages failing now)."""
         with self._lock:
-            return self.done, self.pages, self.records, self.errors
+            return len(self.finished), self.pages, self.records, len(self.failing)
 
 
 _watchers: list[Tally] = []
@@ -57,16 +67,19 @@ def watching(tally: Tally | None = None) -> Iterator[Tally]:
         _watchers.remove(tally)
 
 
-def page(records: int) -> None:
+def page(records: int, key: Hashable | None = None) -> None:
+    """A page fetched, archived or checked; `key` names it (a failure of it is over)."""
     for tally in _watchers:
-        tally.add(pages=1, records=records)
+        tally.page(records, key)
 
 
-def failed(pages: int = 1) -> None:
+def failed(*keys: Hashable) -> None:
+    """Pages given up on, by key."""
     for tally in _watchers:
-        tally.add(errors=pages)
+        tally.failed(keys)
 
 
-def done(units: int = 1) -> None:
+def done(key: Hashable) -> None:
+    """A unit of work finished (an endpoint-day, a planned slice, a checked page)."""
     for tally in _watchers:
-        tally.add(done=units)
+        tally.done(key)

@@ -123,7 +123,7 @@ async def _extract_all(
             checkpoint = await writer.run_async(read_checkpoint, endpoint.name, day)
             report = await extract_endpoint_day(client, endpoint, day, writer, checkpoint)
             outcome = await writer.run_async(_finish, endpoint, report, run_id)
-        progress.done()
+        progress.done((endpoint.name, day))
         if on_done is not None:
             on_done(outcome)
         return outcome

@@ -119,11 +119,12 @@ def check_stored(root: Path, page: StoredPage) -> Verdict | None:
 
 async def _refetch(client: PncpClient, page: StoredPage, damaged: Verdict | None) -> Verdict:
     verdict = await _compare(client, page, damaged)
+    key = (page.endpoint, page.day, page.modalidade, page.page)
     if verdict.outcome is Outcome.OK:
-        progress.page(page.record_count)
+        progress.page(page.record_count, key)
     else:
-        progress.failed()
-    progress.done()
+        progress.failed(key)
+    progress.done(key)
     return verdict
 
 
