@@ -214,6 +214,7 @@ class CircuitOpenError(PncpError):
         self.path = path
         self.retry_in_s = retry_in_s
         self.last_reason = last_reason
+        self.attempts = 0  # requests this page had sent before the circuit stopped it
         cause = f" (opened by {last_reason})" if last_reason else ""
         super().__init__(
             f"PNCP circuit open{cause}, not calling {path}; next trial in {retry_in_s:.0f} s"
@@ -538,7 +539,11 @@ class PncpClient:
                 trace.last_status,
                 trace.last_body,
             ) from failure.__cause__
-        except Exception:  # PncpRequestError, CircuitOpenError, or a misconfiguration
+        except CircuitOpenError as exc:  # maybe after attempts of its own that failed
+            exc.attempts = trace.attempts
+            trace.count("failures")
+            raise
+        except Exception:  # PncpRequestError or a misconfiguration
             trace.count("failures")
             raise
         return PageResult(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from project.lib.pncp import progress, schema
@@ -173,8 +173,16 @@ async def extract_endpoint_day(
                 # pending are failed requests a resume must know about.
                 report.circuit_open = True
                 abandoned = [
-                    _failure(endpoint, day, m, p, _page_params(endpoint, day, m, p), outcome)
-                    for m, p in [(modalidade, page), *sorted(pending)]
+                    _failure(endpoint, day, modalidade, page, params, outcome),
+                    *(
+                        replace(
+                            _failure(
+                                endpoint, day, m, p, _page_params(endpoint, day, m, p), outcome
+                            ),
+                            attempts=0,  # never requested in this run
+                        )
+                        for m, p in sorted(pending)
+                    ),
                 ]
                 report.failures.extend(abandoned)
                 progress.failed(*((endpoint.name, day, f.modalidade, f.page) for f in abandoned))
@@ -261,7 +269,7 @@ def _failure(
         params=params,
         reason=str(error),
         http_status=getattr(error, "status", None) or getattr(error, "last_status", None),
-        attempts=getattr(error, "attempts", 0 if isinstance(error, CircuitOpenError) else 1),
+        attempts=getattr(error, "attempts", 1),
         body=_text(getattr(error, "body", None)),
         error=error_word(error),
     )
