@@ -136,6 +136,7 @@ class Options:
     """Options given before the command name, shared by every command."""
 
     lock_wait_s: float = 10.0
+    progress_every_s: float = 10.0
 
 
 @app.callback()
@@ -148,5 +149,15 @@ def _global_options(
             help="Seconds to wait while another process holds the warehouse lock.",
         ),
     ] = Options.lock_wait_s,
+    progress_every: Annotated[
+        float,
+        typer.Option(
+            "--progress-every",
+            min=0.1,
+            help="Seconds between progress lines when stderr is not a terminal (on a "
+            "terminal, long commands show a live progress display instead).",
+        ),
+    ] = Options.progress_every_s,
 ) -> None:
     Options.lock_wait_s = lock_wait
+    Options.progress_every_s = progress_every

@@ -11,7 +11,7 @@ import orjson
 import typer
 import zstandard
 
-from project.cli.app import CliError, CommandFailed, app
+from project.cli.app import CliError, CommandFailed, Options, app
 from project.cli.common import (
     client_settings,
     parse_endpoints,
@@ -50,6 +50,7 @@ def verify(
 
     Example: pncp verify --range 2024-07-01:2024-07-07 --sample 0.1
     """
+    from project.cli.progress import Progress
     from project.lib.pncp.recovery import has_archive
     from project.lib.pncp.verify import ARCHIVE_FAULTS, Outcome, select_pages, verify_pages
 
@@ -69,9 +70,13 @@ def verify(
         )
     if not pages:
         raise CliError("no archived pages match; check --range and --endpoint")
-    typer.echo(f"verifying {len(pages)} pages against {config.pncp_base_url}", err=True)
+    client = client_settings(config)
+    typer.echo(f"verifying {len(pages)} pages against the PNCP API at {client.host}", err=True)
     root = payload_store.root_beside(warehouse.target_from(config).anchor)
-    verdicts = verify_pages(root, pages, client_settings(config))
+    scope = f"{first}..{last}" if first else f"sample {sample:g}"
+    every = Options.progress_every_s
+    with Progress(f"verify {scope}", len(pages), "pages checked", every_s=every):
+        verdicts = verify_pages(root, pages, client)
     for verdict in verdicts:
         if verdict.outcome is Outcome.OK:
             continue

@@ -16,6 +16,7 @@ files are content-addressed and never rewritten, so every snapshot's rows find t
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -25,9 +26,10 @@ import typer
 
 from project.cli.app import CliError, Options, app
 from project.cli.common import WarehouseMissing, reading, render_table, settings
+from project.cli.progress import Progress
 from project.cli.runs_cmds import warehouse_lease
 from project.lib import backup as backups
-from project.lib import lake, warehouse
+from project.lib import lake, stores, warehouse
 from project.lib.pncp import payload_store  # noqa: F401  (registers its side store)
 from project.settings import Settings
 
@@ -114,9 +116,44 @@ def backup(
         typer.echo(f"roll back to it with: pncp rollback --snapshot {taken.snapshot_id}")
         typer.echo(SIDE_STORES_KEPT)
         return
-    with warehouse_lease(config, "backup", Options.lock_wait_s):
+    with (
+        warehouse_lease(config, "backup", Options.lock_wait_s),
+        _copy_progress(config.warehouse, root),
+    ):
         taken = backups.create_backup(config.warehouse, root, wait_s=Options.lock_wait_s)
     typer.echo(f"backup {taken.name}: {_describe(taken)}")
+
+
+def _tree_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for entry in path.rglob("*"):
+        with contextlib.suppress(OSError):  # a file renamed or removed meanwhile
+            if entry.is_file():
+                total += entry.stat().st_size
+    return total
+
+
+def _copy_progress(warehouse_path: Path, root: Path) -> Progress:
+    """Megabytes copied so far (what has appeared under the backups folder since the
+    start) against the size of the warehouse and its side stores."""
+    sources = [warehouse_path, *stores.store_paths(warehouse_path).values()]
+    total = sum(_tree_bytes(p) for p in sources if p.exists())
+    before = _tree_bytes(root) if root.exists() else 0
+
+    def copied() -> tuple[int, int, int, int]:
+        now = _tree_bytes(root) if root.exists() else 0
+        return min(max(0, now - before), total) // 2**20, 0, 0, 0
+
+    return Progress(
+        "backup",
+        total // 2**20,
+        "MB copied",
+        every_s=Options.progress_every_s,
+        poll=copied,
+        show=(),
+    )
 
 
 def _list_files(root: Path) -> None:

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import duckdb
+import typer
 
 from project.cli.app import CliError, Options
 from project.lib import warehouse
@@ -39,6 +40,27 @@ def parse_month(text: str) -> tuple[date, date]:
         raise CliError(f"month {text!r} is not a month in the form YYYY-MM (e.g. 2024-07)")
     year, month = int(match.group(1)), int(match.group(2))
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+# Every command that takes a month takes `--month YYYY-MM`; the ones that took it as a
+# positional argument before still accept that, as an alias.
+MonthOption = Annotated[str | None, typer.Option("--month", help="The month, YYYY-MM.")]
+MonthArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="The month, YYYY-MM (the same as --month).", metavar="[MONTH]", show_default=False
+    ),
+]
+
+
+def one_month(positional: str | None, option: str | None) -> str:
+    """The month given as `--month` or as the positional alias; exactly one of them."""
+    if positional is not None and option is not None and positional != option:
+        raise CliError(f"two months given ({positional} and --month {option}); give one")
+    month = option if option is not None else positional
+    if month is None:
+        raise CliError("a month is required: --month YYYY-MM (e.g. --month 2024-07)")
+    return month
 
 
 def parse_day(text: str) -> date:

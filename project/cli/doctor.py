@@ -164,7 +164,7 @@ def _check_archive(conn: duckdb.DuckDBPyConnection) -> Iterator[Finding]:
     months = _months_with_open_failures(conn)
     if months:
         listed = ", ".join(f"{n} in {m}" for m, n in months)
-        fixes = "; ".join(f"pncp retry-failed {m}" for m, _ in months[:3])
+        fixes = "; ".join(f"pncp retry-failed --month {m}" for m, _ in months[:3])
         yield Finding(WARN, "failed requests", f"open: {listed}", fixes)
     else:
         yield Finding(OK, "failed requests", "none open")

@@ -19,13 +19,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from project.cli.app import CliError, one_line
+from project.cli.app import CliError, Options, one_line
+from project.cli.progress import Progress
 from project.defs.pncp.selections import EXTRACTION
-from project.lib.instance import ensure_dagster_home
+from project.lib.instance import ensure_dagster_home, prepare_storage
 from project.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
 COMMAND_TAG = "pncp/command"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-# Run workers log INFO and up to the console (the event log in the UI keeps everything).
+# Run workers log INFO and up to the console (the event log in the UI keeps everything);
+# under a live progress display on a terminal, warnings and errors only, so the display
+# stays readable.
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def raw_selection(endpoints: Sequence[str], all_endpoints: Sequence[str]) -> str:
@@ -57,6 +61,19 @@ class PlannedRun:
     tags: dict[str, str] = field(default_factory=dict)
     # Op config of the run (a YAML pipeline's parameter overrides), beside the loggers'.
     run_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def days(self) -> int:
+        """Daily partitions the run covers (1 for a single partition)."""
+        if RANGE_START_TAG not in self.tags:
+            return 1
+        first = date.fromisoformat(self.tags[RANGE_START_TAG])
+        last = date.fromisoformat(self.tags[RANGE_END_TAG])
+        return (last - first) // timedelta(days=1) + 1
+
+    @property
+    def extracts(self) -> bool:
+        return all(key.path[:2] == ["pncp", "raw"] for key in self.keys)
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,9 @@ class Launcher:
 
     def __init__(self, config: Settings) -> None:
         home = ensure_dagster_home(config)
+        # The storage exists before the run starts, created once even when several
+        # first commands start together on a new instance (they would race otherwise).
+        prepare_storage(config, home)
         os.environ["DAGSTER_HOME"] = str(home)
         get_settings.cache_clear()  # the definitions read the environment as it is now
         import dagster as dg
@@ -181,17 +201,48 @@ class Launcher:
         self._check(partitions, partition, selection)
         return PlannedRun(label, selection, keys, partition, tags)
 
+    def progress(self, run: PlannedRun, run_id: str) -> Progress:
+        """The run's progress display: endpoint-days, pages, records and failed pages of
+        an extraction (reported by the extraction itself, which runs in this process);
+        for other runs (dbt, exports), the assets materialized so far, from the run's
+        event log."""
+        every = Options.progress_every_s
+        if run.extracts:
+            total = len(run.keys) * run.days
+            return Progress(run.label, total, "endpoint-days", every_s=every)
+        from dagster import DagsterEventType
+
+        def materialized() -> tuple[int, int, int, int]:
+            storage = self.instance.event_log_storage
+            done = storage.get_records_for_run(
+                run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=10_000
+            ).records
+            failed = storage.get_records_for_run(
+                run_id, of_type=DagsterEventType.STEP_FAILURE, limit=10_000
+            ).records
+            return len(done), 0, 0, len(failed)
+
+        return Progress(
+            run.label, len(run.keys), "assets", every_s=every, poll=materialized, show=("errors",)
+        )
+
     def execute(self, run: PlannedRun) -> RunOutcome:
-        """Run to completion; the run's own output (logs, dbt) goes to stderr."""
+        """Run to completion, showing progress on stderr; the run's own output (logs, dbt)
+        goes to stderr too, so stdout keeps the command's result."""
+        from dagster._core.utils import make_new_run_id
+
         started = time.monotonic()
-        with _stdout_to_stderr():
+        run_id = make_new_run_id()
+        display = self.progress(run, run_id)
+        with _stdout_to_stderr(), display:
             result = self.job.execute_in_process(
-                run_config=RUN_CONFIG | run.run_config,
+                run_config=(QUIET_RUN_CONFIG if display.live else RUN_CONFIG) | run.run_config,
                 instance=self.instance,
                 partition_key=run.partition_key,
                 asset_selection=list(run.keys),
                 tags=run.tags,
                 raise_on_error=False,
+                run_id=run_id,
             )
         failures = [
             f"{event.step_key}: {_reason(event.step_failure_data)}"

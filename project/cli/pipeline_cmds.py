@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from project.cli.app import CliError, CommandFailed, app
+from project.cli.app import CliError, CommandFailed, Options, app
 from project.cli.common import (
+    MonthArgument,
+    MonthOption,
     WarehouseMissing,
     client_settings,
+    one_month,
     parse_day,
     parse_endpoints,
     parse_month,
@@ -262,9 +265,13 @@ def dry_run(
     Slices already started in the archive are planned from the totals stored with their
     page 1; every other slice costs one page-1 request now (at the smallest page size) to
     read PNCP's totalRegistros. Nothing is written: not the warehouse, not the instance.
+    Exits 1, saying so, when the API cannot be reached or any slice could not be planned
+    (the estimate is then a lower bound).
 
     Example: pncp dry-run --month 2024-07 --endpoint contratos
     """
+    from project.cli.progress import Progress
+    from project.lib.pncp.extract import slices_of
     from project.lib.pncp.plan import plan_extraction, read_checkpoints
 
     if (month is None) == (not latest):
@@ -279,8 +286,34 @@ def dry_run(
     # reader is closed before the requests: it never blocks a writer.
     with contextlib.suppress(WarehouseMissing), reader(config) as conn:
         checkpoints = read_checkpoints(conn, work)
-    plans = plan_extraction(checkpoints, client_settings(config), work)
+    client = client_settings(config)
+    slices = sum(len(slices_of(endpoint)) for endpoint, _ in work)
+    label = f"dry-run {first:%Y-%m}"
+    with Progress(label, slices, "slices", every_s=Options.progress_every_s):
+        plans = plan_extraction(checkpoints, client, work)
     _print_plan(config, first, days, names, plans)
+    failed = [p for p in plans if p.error]
+    if failed:
+        probed = sum(1 for p in plans if p.records is None or p.archived == 0)
+        if len(failed) == probed:
+            raise CommandFailed(
+                f"the PNCP API at {client.host} could not be reached: all {len(failed)} "
+                f"page-1 requests failed ({_causes(failed)}); nothing could be planned"
+            )
+        raise CommandFailed(
+            f"{len(failed)} of {len(plans)} slices could not be planned ({_causes(failed)} "
+            f"from {client.host}); the estimate is a lower bound"
+        )
+
+
+def _causes(failed: list[SlicePlan]) -> str:
+    """`ConnectError` or `HTTP 503 x3, ReadTimeout x1`: why slices could not be planned."""
+    counts: dict[str, int] = defaultdict(int)
+    for plan in failed:
+        counts[plan.cause or "error"] += 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{cause} x{n}" for cause, n in sorted(counts.items(), key=lambda c: -c[1]))
 
 
 def _month_days(first: date) -> list[date]:
@@ -295,6 +328,8 @@ def _month_days(first: date) -> list[date]:
 def _print_plan(
     config: Settings, first: date, days: list[date], names: list[str], plans: list[SlicePlan]
 ) -> None:
+    from project.lib.pncp.client import redact_url
+
     per_endpoint: dict[str, list[SlicePlan]] = defaultdict(list)
     for plan in plans:
         per_endpoint[plan.endpoint].append(plan)
@@ -302,7 +337,7 @@ def _print_plan(
     typer.echo(f"  monthly partition  {_month_key(first)} (transformation: {TRANSFORMATION})")
     typer.echo(f"  daily partitions   {days[0]} .. {days[-1]} ({len(days)} days, extraction)")
     typer.echo(f"  endpoints          {', '.join(names)}")
-    typer.echo(f"  API                {config.pncp_base_url}")
+    typer.echo(f"  API                {redact_url(config.pncp_base_url)}")
     typer.echo("")
     rows = []
     for name in names:
@@ -325,7 +360,8 @@ def _print_plan(
     to_fetch, errors = totals[5], totals[6]
     rate = config.pncp_rate_limit_per_s
     pace = f", at least {math.ceil(to_fetch / rate / 60)} min at {rate:g} req/s" if rate else ""
-    typer.echo(f"\nestimated requests to extract: {to_fetch}{pace}")
+    at_least = "at least " if errors else ""
+    typer.echo(f"\nestimated requests to extract: {at_least}{to_fetch}{pace}")
     if errors:
         first_error = next(p.error for p in plans if p.error)
         typer.echo(f"{errors} slice(s) could not be planned (counted as 1 page): {first_error}")
@@ -333,7 +369,8 @@ def _print_plan(
 
 @app.command("retry-failed", rich_help_panel=PANEL)
 def retry_failed(
-    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    month_argument: MonthArgument = None,
+    month_option: MonthOption = None,
     max_retries: Annotated[
         int | None,
         typer.Option(
@@ -347,8 +384,9 @@ def retry_failed(
     resumes, so only missing pages are requested, and archived pages resolve their rows
     in meta.failed_requests.
 
-    Example: pncp retry-failed 2024-07 --max-retries 10
+    Example: pncp retry-failed --month 2024-07 --max-retries 10
     """
+    month = one_month(month_argument, month_option)
     first, last = parse_month(month)
     config = settings()
     failing = _open_failures(config, first, last)
@@ -381,7 +419,7 @@ def retry_failed(
         raise CommandFailed(
             f"{remaining} failed request(s) still open in {month} "
             f"(runs that failed: {', '.join(failed_runs) or 'none'}); "
-            f"see `pncp recovery-status {month} --problems`"
+            f"see `pncp recovery-status --month {month} --problems`"
         )
 
 

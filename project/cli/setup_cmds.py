@@ -13,7 +13,7 @@ import typer
 from project.cli.app import CommandFailed, Options, app
 from project.cli.common import settings
 from project.lib import lake, warehouse
-from project.lib.instance import ensure_dagster_home
+from project.lib.instance import ensure_dagster_home, prepare_storage
 from project.lib.pncp import payload_store
 from project.settings import PROJECT_ROOT
 
@@ -65,7 +65,12 @@ def init(
     typer.echo(f"warehouse  {target.describe()} {state} (schemas: {', '.join(schemas)})")
     typer.echo(f"payloads   {payload_store.root_beside(target.anchor)}")
     home = ensure_dagster_home(config)
-    typer.echo(f"instance   DAGSTER_HOME={home} (dagster.yaml rendered)")
+    slots = prepare_storage(config, home)  # now, so first runs started together never race
+    storage = "postgres" if config.dagster_pg_url else "sqlite"
+    typer.echo(
+        f"instance   DAGSTER_HOME={home} (dagster.yaml rendered, {storage} storage ready, "
+        f"warehouse pool {config.warehouse_pool}: {slots} writer{'s' if slots > 1 else ''})"
+    )
     typer.echo("next: pncp doctor, then pncp run --latest (or pncp ui)")
 
 

@@ -21,7 +21,10 @@ import typer
 
 from project.cli.app import CliError, Options, app
 from project.cli.common import (
+    MonthArgument,
+    MonthOption,
     existing_warehouse,
+    one_month,
     parse_endpoints,
     parse_month,
     reader,
@@ -183,7 +186,8 @@ class StatusFormat(StrEnum):
 
 @app.command("recovery-status", rich_help_panel=PANEL)
 def recovery_status(
-    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    month_argument: MonthArgument = None,
+    month_option: MonthOption = None,
     endpoint: Annotated[
         list[str] | None, typer.Option("--endpoint", "-e", help="Only this endpoint (repeat).")
     ] = None,
@@ -198,11 +202,12 @@ def recovery_status(
     modalidade slices missing; failed: open rows in meta.failed_requests (fix: pncp
     retry-failed); retried: failed pages a later run archived.
 
-    Example: pncp recovery-status 2024-07 --problems
+    Example: pncp recovery-status --month 2024-07 --problems
     """
     from project.cli.runs_cmds import dead_holders
     from project.lib.pncp import recovery
 
+    month = one_month(month_argument, month_option)
     first, last = parse_month(month)
     names = parse_endpoints(endpoint)
     config = settings()
@@ -242,7 +247,7 @@ def recovery_status(
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     typer.echo(f"{month}: {len(statuses)} endpoint-days: {summary}")
     if counts[recovery.FAILED]:
-        typer.echo(f"fix: pncp retry-failed {month}")
+        typer.echo(f"fix: pncp retry-failed --month {month}")
     for holder in dead:
         typer.echo(
             f"dead run holding the warehouse: {holder.describe()}: {holder.dead_reason} "

@@ -8,6 +8,7 @@ the environment (`env: DAGSTER_PG_URL`), never in the rendered file.
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import yaml
@@ -64,21 +65,32 @@ def ensure_dagster_home(settings: Settings, home: Path | None = None) -> Path:
     return home
 
 
+STORAGE_LOCK = ".storage.lock"  # in DAGSTER_HOME: one process creates the storage
+
+
 def prepare_storage(settings: Settings, home: Path) -> int:
     """Create the instance's storage now and size the warehouse pool; return its slots.
 
-    Processes started together on a new SQLite instance race to create its tables; created
-    here, by `make instance`, they exist before any run starts. The warehouse pool takes
-    one writer on a DuckDB file and WAREHOUSE_WRITERS on a DuckLake (the warehouse lease
-    sets the same on first use, for instances not prepared here).
+    Processes started together on a new SQLite instance race to create its tables (the
+    loser fails with `table secondary_indexes already exists`). Created here, by `make
+    instance`, `pncp init` and every `pncp` command that launches a run, under a file lock
+    in DAGSTER_HOME, they exist before any run starts, and two first commands at once
+    create them once. The warehouse pool takes one writer on a DuckDB file and
+    WAREHOUSE_WRITERS on a DuckLake (the warehouse lease sets the same on first use, for
+    instances not prepared here). Idempotent.
     """
-    import dagster as dg  # the CLI's `pncp init` renders the YAML without loading Dagster
+    import dagster as dg  # imported only by the commands that need the storage
 
     slots = settings.warehouse_slots
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        storage = instance.event_log_storage
-        if storage.supports_global_concurrency_limits:
-            storage.set_concurrency_slots(settings.warehouse_pool, slots)
+    with (home / STORAGE_LOCK).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            storage = instance.event_log_storage
+            if storage.supports_global_concurrency_limits:
+                storage.set_concurrency_slots(settings.warehouse_pool, slots)
+            # Reading each storage once creates (or migrates) its tables.
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
     return slots
 
 

@@ -62,6 +62,8 @@ BAD_INPUT = {
     "unknown command": (["deploy"], "No such command"),
     "bad format": (["query", "SELECT 1", "--format", "xml"], "'xml'"),
     "no warehouse yet": (["query", "SELECT 1"], "does not exist yet"),
+    "two months": (["recovery-status", "2024-07", "--month", "2024-08"], "two months"),
+    "no month": (["retry-failed"], "--month YYYY-MM"),
 }
 
 
@@ -126,3 +128,53 @@ def test_a_locked_warehouse_is_one_line_exit_2(
     backups = archive.parent / "backups"
     if backups.exists():
         assert not [p for p in backups.iterdir() if p.name.startswith(".")], "partial backup"
+
+
+MONTH_COMMANDS = ["run", "transform", "dry-run", "retry-failed", "recovery-status"]
+
+
+@pytest.mark.parametrize("command", MONTH_COMMANDS)
+def test_every_month_taking_command_takes_month_as_an_option(pncp, command: str) -> None:
+    result = pncp(command, "--help")
+    assert "--month" in result.stdout
+    example = next(line for line in result.stdout.splitlines() if "Example: pncp" in line)
+    assert "--month 2024-07" in example
+
+
+def _example(pncp, command: str) -> list[str]:
+    line = next(x for x in pncp(command, "--help").stdout.splitlines() if "Example: pncp" in x)
+    return line.split("Example: pncp", 1)[1].split()
+
+
+@pytest.mark.parametrize("command", ["dry-run", "retry-failed", "recovery-status"])
+def test_the_help_example_of_a_month_command_works_as_printed(
+    pncp, archive: Path, command: str
+) -> None:
+    result = pncp(*_example(pncp, command))
+    assert result.code == 0, result.output
+    assert "2024-07" in result.stdout
+
+
+def test_a_positional_month_is_still_accepted_as_an_alias(pncp, archive: Path) -> None:
+    positional = pncp("recovery-status", "2024-07", "-f", "json")
+    option = pncp("recovery-status", "--month", "2024-07", "-f", "json")
+    assert positional.code == option.code == 0, positional.output + option.output
+    assert positional.stdout == option.stdout
+
+
+def test_verify_and_backup_show_progress_lines_without_a_terminal(pncp, archive: Path) -> None:
+    verify = pncp("--progress-every", "0.5", "verify", "--range", "2024-07-01:2024-07-02")
+    assert verify.code == 0, verify.output
+    lines = [x for x in verify.stderr.splitlines() if x.startswith("progress: verify ")]
+    total = int(lines[0].split("/")[1].split()[0])
+    assert total > 0
+    assert lines[0].startswith("progress: verify 2024-07-01..2024-07-02: 0/")
+    assert f"{total}/{total} pages checked" in lines[-1]
+    assert "0 errors, done in" in lines[-1]
+    backup = pncp("--progress-every", "0.5", "backup")
+    assert backup.code == 0, backup.output
+    lines = [x for x in backup.stderr.splitlines() if x.startswith("progress: backup: ")]
+    assert len(lines) >= 2
+    assert lines[0].startswith("progress: backup: 0/")
+    assert "MB copied, done in" in lines[-1]
+    assert "progress:" not in verify.stdout + backup.stdout

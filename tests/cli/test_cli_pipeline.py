@@ -5,6 +5,7 @@ dry-run plan (nothing written) and retrying failed requests.
 from __future__ import annotations
 
 import math
+import socket
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -65,12 +66,31 @@ def test_transform_materializes_the_month_through_dagster(transformed: dict, sca
         "SELECT count(*) FROM marts.contratos_mes WHERE mes_publicacao = '2024-07-01'",
     )
     assert contracts > 0
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        export = instance.get_latest_materialization_event(
+            dg.AssetKey(["pncp", "exports", "contratos_mes"])
+        ).asset_materialization
+    assert export.partition == "2024-07-01"
+    assert export.metadata["dagster/row_count"].value == contracts
 
 
 @pytest.mark.slow
 def test_run_month_extracts_every_day_then_transforms(pncp, simulator_env, scalar) -> None:
-    result = pncp("run", "--month", "2024-07", "--endpoint", "contratos")
+    result = pncp("--progress-every", "1", "run", "--month", "2024-07", "--endpoint", "contratos")
     assert result.code == 0, result.output
+    # Without a terminal, progress is plain lines on stderr (stdout keeps the result):
+    # one per stage at its start and end, and one a second in between.
+    extract = _progress(result.stderr, "run 2024-07: extract")
+    assert extract[0].startswith("0/31 endpoint-days, 0 pages, 0 records, 0 errors")
+    assert extract[-1].startswith("31/31 endpoint-days, 31 pages, ")
+    assert "done in" in extract[-1]
+    done = [int(line.split("/")[0]) for line in extract]
+    assert done == sorted(done)
+    transform = _progress(result.stderr, "run 2024-07: transform")
+    assert transform[0].startswith("0/")
+    total = int(transform[-1].split("/")[1].split()[0])
+    assert transform[-1].startswith(f"{total}/{total} assets, 0 errors, done in")
+    assert "progress:" not in result.stdout
     settings = load_settings()
     runs = sorted(_runs(settings.dagster_home_path), key=lambda r: r.tags["pncp/command"])
     assert [r.tags["pncp/command"] for r in runs] == [
@@ -90,6 +110,55 @@ def test_run_month_extracts_every_day_then_transforms(pncp, simulator_env, scala
     assert "2024-07-01" in _materialized_partitions(
         settings.dagster_home_path, "pncp/marts/contratos_mes"
     )
+
+
+def _progress(stderr: str, label: str) -> list[str]:
+    """The figures of the progress lines of one stage, in order."""
+    prefix = f"progress: {label}: "
+    return [line.removeprefix(prefix) for line in stderr.splitlines() if line.startswith(prefix)]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dry_run_against_an_unreachable_api_exits_1_saying_so(pncp) -> None:
+    port = _closed_port()
+    result = pncp(
+        "dry-run", "--month", "2024-07", "-e", "atas",
+        env={"PNCP_BASE_URL": f"http://127.0.0.1:{port}/api", "PNCP_MAX_RETRIES": "0",
+             "PNCP_RATE_LIMIT_PER_S": "0"},
+    )  # fmt: skip
+    assert result.code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the PNCP API at 127.0.0.1:{port} could not be reached: all 31 page-1 "
+        "requests failed (ConnectError); nothing could be planned"
+    )
+    assert "estimated requests to extract: at least 31" in result.stdout
+    assert not load_settings().dagster_home_path.exists()
+
+
+def test_dry_run_without_a_terminal_prints_periodic_progress_lines(pncp) -> None:
+    slow = FaultConfig(latency_ms=60)
+    with PncpSimulator(SimulatorConfig(scale=0.02, faults=slow)) as sim:
+        result = pncp(
+            "--progress-every", "0.2", "dry-run", "--month", "2024-07", "-e", "atas",
+            env={"PNCP_BASE_URL": sim.base_url, "PNCP_MAX_CONCURRENCY": "2",
+                 "PNCP_RATE_LIMIT_PER_S": "0"},
+        )  # fmt: skip
+    assert result.code == 0, result.output
+    lines = _progress(result.stderr, "dry-run 2024-07")
+    assert len(lines) >= 4, result.stderr  # start, at least two while probing, end
+    assert lines[0].startswith("0/31 slices, 0 pages, 0 records, 0 errors")
+    assert lines[-1].startswith("31/31 slices, 31 pages, ")
+    assert "done in" in lines[-1]
+    assert any("ETA" in line for line in lines[1:-1])
+    done = [int(line.split("/")[0]) for line in lines]
+    assert done == sorted(done)
+    assert 0 < done[len(done) // 2] < 31, "lines came while it worked, not only at the end"
+    assert "progress:" not in result.stdout
 
 
 def test_run_refuses_a_month_that_is_not_a_partition_before_launching(pncp) -> None:
@@ -179,6 +248,7 @@ def test_retry_failed_rearchives_the_failed_pages_and_resolves_them(
 def test_a_failed_run_exits_1_naming_the_incomplete_day(pncp, scalar) -> None:
     faults = FaultConfig(permanent_failures=frozenset({PageRef(path="atas", day=DAY, page=1)}))
     with PncpSimulator(SimulatorConfig(scale=0.02, faults=faults)) as faulty:
+        host = faulty.base_url.split("/")[2]
         result = pncp(
             "extract",
             "--day",
@@ -191,7 +261,10 @@ def test_a_failed_run_exits_1_naming_the_incomplete_day(pncp, scalar) -> None:
     assert "Traceback" not in result.output
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: run ")
-    assert f"pncp__raw__atas: atas: 1 day(s) incomplete ({DAY})" in error
+    assert (
+        f"pncp__raw__atas: atas {DAY}: 1 page failed (HTTP 500 to {host}); "
+        "resume with pncp retry-failed --month 2024-07"
+    ) in error
     settings = load_settings()
     (run,) = _runs(settings.dagster_home_path)
     assert run.status == dg.DagsterRunStatus.FAILURE

@@ -85,7 +85,7 @@ def test_doctor_fails_with_a_fix_for_each_problem(pncp, failed_archive: Path) ->
     assert all("(fix: " in line for line in lines if line.startswith(("FAIL", "WARN")))
     assert any(
         line.startswith("WARN  failed requests: open: 1 in 2024-07")
-        and "pncp retry-failed 2024-07" in line
+        and "pncp retry-failed --month 2024-07" in line
         for line in lines
     ), result.stdout
     assert result.stderr.startswith("error: ")
@@ -130,3 +130,38 @@ def test_ui_serves_the_dagster_ui_with_the_code_location(stop_process_group: Cal
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"
     assert page.status_code == 200
     assert (load_settings().dagster_home_path / "dagster.yaml").exists()
+
+
+@pytest.mark.slow
+def test_two_first_extractions_started_together_on_a_fresh_project_both_succeed(
+    pncp, simulator_env, tmp_path: Path, scalar
+) -> None:
+    import os
+
+    import dagster as dg
+
+    from tests.cli.conftest import PNCP
+
+    assert pncp("init", "--env-file", str(tmp_path / ".env")).code == 0
+    settings = load_settings()
+    days = ("2024-07-03", "2024-07-04")
+    started = [
+        subprocess.Popen(
+            [str(PNCP), "extract", "--day", day, "-e", "atas"],
+            env={**os.environ, **simulator_env["env"]},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for day in days
+    ]
+    outputs = [process.communicate(timeout=600) for process in started]
+    for process, (stdout, stderr) in zip(started, outputs, strict=True):
+        assert process.returncode == 0, stdout + stderr
+        assert "OperationalError" not in stderr
+    with dg.DagsterInstance.from_config(str(settings.dagster_home_path)) as instance:
+        runs = instance.get_runs()
+    assert sorted(r.tags["dagster/partition"] for r in runs) == list(days)
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    archived = scalar(settings.warehouse, "SELECT sum(record_count) FROM raw.api_requests")
+    assert archived == sum(simulator_env["expected"]("atas", day) for day in days)

@@ -203,4 +203,4 @@ def test_recovery_status_reports_complete_failed_and_not_extracted(
     table = pncp("recovery-status", "2024-07", "-e", "contratos", "--problems")
     assert "2024-07-02 | contratos | failed" in table.stdout
     assert "2024-07-01 |" not in table.stdout
-    assert table.stdout.splitlines()[-1] == "fix: pncp retry-failed 2024-07"
+    assert table.stdout.splitlines()[-1] == "fix: pncp retry-failed --month 2024-07"

@@ -1,4 +1,5 @@
-"""`dagster dev` serves the UI with the code location loaded and no errors."""
+"""`dagster dev` serves the UI with the code location loaded, no errors and no warning
+about the code location's name at start-up."""
 
 from __future__ import annotations
 
@@ -49,21 +50,30 @@ def _wait_for_location(url: str, deadline: float) -> dict:
 
 
 def test_dagster_dev_serves_the_ui_with_the_code_location_loaded(
-    instance: dg.DagsterInstance, stop_process_group: Callable
+    instance: dg.DagsterInstance, stop_process_group: Callable, tmp_path: Path
 ) -> None:
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(instance.root_directory)}
-    dev = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
+    log = tmp_path / "dagster-dev.log"  # a file: an unread pipe would block dagster dev
+    with log.open("wb") as out:
+        dev = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     try:
         entry = _wait_for_location(f"http://127.0.0.1:{port}/graphql", time.monotonic() + 180)
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
         stop_process_group(dev)
+    # The component tree's location name ([tool.dg.project] code_location_name) is the
+    # workspace's: without it, dg names the location after the checkout's folder (`main`
+    # in /work/main) and warns once per load that the names differ.
+    startup = log.read_text(errors="replace")
+    assert "Launching Dagster services" in startup
+    assert "code location name" not in startup.lower(), startup
+    assert "does not match the name" not in startup, startup
     assert entry["name"] == "procurement_platform"
     location = entry["locationOrLoadError"]
     assert location["__typename"] == "RepositoryLocation", location.get("message")

@@ -9,6 +9,9 @@ to repeat it, and without this module knowing which capabilities exist:
 | raw, bronze                           | none: schedules extract them       | -         |
 | staging, intermediate, models, silver | eager (cheap DuckDB views/tables)  | -         |
 | marts, gold                           | eager, or refresh when stale       | warn/fail |
+
+Freshness windows (warn / fail): 26 h / 36 h for daily assets, 32 / 47 days for monthly
+ones; each pair reads differently in the UI ("a day" / "2 days", "a month" / "2 months").
 | exports                               | daily cron, only if inputs changed | -         |
 
 `bronze`, `silver` and `gold` are the medallion names of the same layers, accepted for
@@ -39,9 +42,13 @@ PLATFORM_TIMEZONE = "America/Sao_Paulo"
 DAILY_CRON = "0 7 * * *"
 
 # Freshness windows by cadence: an asset rebuilt daily warns after a missed day and fails
-# after a day and a half; a monthly one (marts of a closed month) gets a month's slack.
+# after a day and a half; a monthly one (marts of a closed month, built on the 2nd) warns
+# once a monthly build is missed and fails when it is still missing two weeks later.
+# The UI shows each window rounded (dayjs `humanize`: 26-45 days all read "a month"), so
+# the two must fall on different words to tell WARN from FAIL: "a day" / "2 days",
+# "a month" / "2 months" (47 days rounds to 2 months; 35 read "a month" like 32).
 DAILY_WINDOWS = (timedelta(hours=26), timedelta(hours=36))
-MONTHLY_WINDOWS = (timedelta(days=32), timedelta(days=35))
+MONTHLY_WINDOWS = (timedelta(days=32), timedelta(days=47))
 
 NO_AUTOMATION_LAYERS = frozenset({"raw", "bronze"})
 EAGER_LAYERS = frozenset({"staging", "intermediate", "silver", "models", "seeds"})

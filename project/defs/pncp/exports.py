@@ -3,7 +3,8 @@ from API to file: `data/exports/pncp/<mart>/year=YYYY/month=M/data.parquet`.
 
 Each export is monthly-partitioned like its mart and reads the warehouse holding the
 warehouse lease (a DuckDB reader cannot open the file while a writer holds it). A check
-compares the rows written with the mart's rows for the month.
+compares the rows written with the mart's rows for the month. `dagster/row_count` is the
+rows written, per month's partition when a backfill exports several.
 """
 
 import json
@@ -93,9 +94,15 @@ def build_export(spec: MartExport) -> dg.AssetsDefinition:
             columns = conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         rows = sum(w.rows for w in written)
         context.log.info(f"exported {rows} rows of {relation} into {len(written)} file(s)")
+        months = months_of(context)
+        if len(months) > 1:  # a backfill: each month's partition gets its own row count
+            for month, month_written in zip(months, written, strict=True):
+                context.add_asset_metadata(
+                    {"dagster/row_count": month_written.rows}, partition_key=month.isoformat()
+                )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
+                **({"dagster/row_count": rows} if len(months) == 1 else {}),
                 "dagster/uri": str(root / spec.model),
                 "dagster/column_schema": dg.TableSchema(
                     columns=[

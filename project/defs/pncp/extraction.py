@@ -6,6 +6,15 @@ only for each round of commits, not while it waits on the API, so a long backfil
 other writers (dbt, the daily schedule, other capabilities) in between. Two checks
 ride along: completeness against PNCP's `totalRegistros` (ERROR) and schema drift
 against the endpoint's first recorded structure (WARN).
+
+What an operator sees: the step logs the API host it calls when it starts; each day's
+own counts are metadata of that day's partition (`dagster/row_count` is the day's
+archived records), so the asset's Partitions plots show one point per day even when a
+backfill runs many days in one step; a step that does not complete fails with a
+headline naming the endpoint, the days, the failed pages, their cause and the host, and
+the command that resumes (`runner.failure_headline`). That headline is the step's own
+error, not "Exceeded max_retries": the last attempt the retry policy allows raises a
+failure that asks for no retry.
 """
 
 from collections.abc import Iterator
@@ -17,7 +26,7 @@ from project.defs.pncp.partitions import daily
 from project.lib.metrics import record_metrics
 from project.lib.pncp.archive import WarehouseUse
 from project.lib.pncp.endpoints import ENDPOINTS, Endpoint
-from project.lib.pncp.runner import EndpointDay, run_endpoint_days
+from project.lib.pncp.runner import EndpointDay, failure_headline, run_endpoint_days
 from project.resources.pncp import PncpClientResource
 from project.resources.warehouse import WarehouseResource, stop_on_interrupt
 
@@ -33,6 +42,35 @@ def _days(context: dg.AssetExecutionContext) -> list[date]:
     window = context.partition_time_window
     first, last = window.start.date(), (window.end - timedelta(days=1)).date()
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _day_metadata(outcome: EndpointDay) -> dict[str, object]:
+    """One day's own counts, for its partition's materialization (the Partitions plots)."""
+    report, done = outcome.report, outcome.completeness
+    return {
+        "dagster/row_count": done.archived_records,
+        "records_archived": done.archived_records,
+        "records_expected": done.expected_records,
+        "pages_fetched": report.pages_fetched,
+        "pages_resumed": report.pages_resumed,
+        "records_fetched": report.records_fetched,
+        "requests": report.requests,
+        "retries": report.retries,
+        "throttled": report.throttled,
+        "failed_pages": len(report.failures),
+        "bytes_received": report.bytes_received,
+        "duration_s": round(report.duration_s, 3),
+    }
+
+
+def _retries_left(context: dg.AssetExecutionContext) -> bool:
+    """Whether Dagster will run this step again if it asks: a retry policy (the asset's,
+    or the job's), retries enabled for the run, and attempts left under it."""
+    step = context.get_step_execution_context()
+    policy = step.op_retry_policy
+    if policy is None or step.retry_mode.disabled:
+        return False
+    return context.retry_number < policy.max_retries
 
 
 def _metadata(outcomes: list[EndpointDay]) -> dict[str, object]:
@@ -54,6 +92,7 @@ def _metadata(outcomes: list[EndpointDay]) -> dict[str, object]:
         "dedup_ratio": round(received / new, 3) if new else 0.0,
         "bytes_stored": stored,
         "compression_ratio": round(new / stored, 2) if stored else 0.0,
+        "requests": sum(r.requests for r in reports),
         "retries": sum(r.retries for r in reports),
         "throttled": sum(r.throttled for r in reports),
         "failed_pages": sum(len(r.failures) for r in reports),
@@ -139,14 +178,21 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                 extra={"records": archived, "day": str(outcome.report.day)},
             )
 
+        settings = pncp.client_settings()
+        days = _days(context)
+        span = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
+        context.log.info(
+            f"{endpoint.name} {span}: calling the PNCP API at {settings.host}",
+            extra={"api_host": settings.host},
+        )
         sessions = warehouse.sessions(context)
         use = WarehouseUse()
         try:
             with stop_on_interrupt("while extracting"):
                 outcomes = run_endpoint_days(
                     sessions,
-                    pncp.client_settings(),
-                    [(endpoint, day) for day in _days(context)],
+                    settings,
+                    [(endpoint, day) for day in days],
                     context.run.run_id,
                     on_done=log_day,
                     use=use,
@@ -174,17 +220,28 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
             "warehouse_held_s": round(sessions.held_s, 3),
             "warehouse_gave_way": sessions.gave_way,
         }
-        failed = [o for o in outcomes if o.status != "complete"]
-        if failed:
-            raise dg.Failure(
-                description=(
-                    f"{endpoint.name}: {len(failed)} day(s) incomplete "
-                    f"({', '.join(str(o.report.day) for o in failed)}); failed pages are in "
-                    "meta.failed_requests and a re-run resumes from the archive."
-                ),
-                metadata=metadata,
-                allow_retries=True,
+        headline = failure_headline(endpoint.name, outcomes, settings.host)
+        if headline is not None:
+            # A retry resumes from the archive. On the last attempt, a failure that asks
+            # for none: Dagster would otherwise report "Exceeded max_retries" as the
+            # step's error and hide this headline under the full message.
+            where = (
+                f'pncp query "FROM meta.failed_requests WHERE NOT resolved AND endpoint = '
+                f"'{endpoint.name}'\""
             )
+            raise dg.Failure(
+                description=headline,
+                metadata={**metadata, "see": where},
+                allow_retries=_retries_left(context),
+            )
+        if len(outcomes) > 1:
+            for outcome in outcomes:
+                context.add_asset_metadata(
+                    _day_metadata(outcome), partition_key=str(outcome.report.day)
+                )
+            metadata = {k: v for k, v in metadata.items() if k not in _day_metadata(outcomes[0])}
+        else:
+            metadata |= _day_metadata(outcomes[0])
         yield dg.MaterializeResult(metadata=metadata)
         yield from _checks(key, outcomes)
 

@@ -206,6 +206,8 @@ class FailedPage:
     http_status: int | None
     attempts: int
     body: str | None
+    # The cause in a word, for headlines: `ConnectError`, `ReadTimeout`, `HTTP 503`, ...
+    error: str = "error"
 
 
 @dataclass(frozen=True)
@@ -391,6 +393,18 @@ class ArchiveWriter:
 
     async def record_failure_async(self, failure: FailedPage) -> None:
         await self.run_async(self._record_failure, failure)
+
+    async def record_failures_async(self, failures: Sequence[FailedPage]) -> None:
+        """Record several failures in one round (the pages a circuit opening abandons)."""
+        if failures:
+            await self.run_async(self._record_failures, failures)
+
+    def _record_failures(
+        self, conn: duckdb.DuckDBPyConnection, failures: Sequence[FailedPage]
+    ) -> None:
+        with warehouse.transaction(conn):
+            for failure in failures:
+                self._record_failure(conn, failure)
 
     def record_failure(self, failure: FailedPage) -> None:
         """Record `failure` now (blocking)."""

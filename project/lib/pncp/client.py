@@ -121,6 +121,21 @@ class ClientSettings(BaseModel):
         }
         return cls(**{**values, **overrides})
 
+    @property
+    def host(self) -> str:
+        """The API's host (and port, when not the scheme's default), never its credentials:
+        what logs and failure messages name, so an operator sees which API a run called."""
+        return api_host(self.base_url)
+
+
+def api_host(url: str) -> str:
+    """`https://user:pw@pncp.gov.br/api/consulta` -> `pncp.gov.br` (a port is kept)."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return "<unparseable url>"
+    return netloc.rpartition("@")[2] or "<no host>"
+
 
 # --- errors -------------------------------------------------------------------------------
 
@@ -189,15 +204,24 @@ class PncpRetriesExhausted(PncpError):
 
 
 class CircuitOpenError(PncpError):
-    """The breaker is open after repeated server failures; no request was sent."""
+    """The breaker is open after repeated server failures; no request was sent.
 
-    def __init__(self, path: str, retry_in_s: float) -> None:
+    `last_reason` is how the failure that opened it went (`ConnectError`, `HTTP 503`):
+    the cause an operator needs, where "circuit open" alone names only the symptom.
+    """
+
+    def __init__(self, path: str, retry_in_s: float, last_reason: str | None = None) -> None:
         self.path = path
         self.retry_in_s = retry_in_s
-        super().__init__(f"PNCP circuit open, not calling {path}; next trial in {retry_in_s:.0f} s")
+        self.last_reason = last_reason
+        self.attempts = 0  # requests this page had sent before the circuit stopped it
+        cause = f" (opened by {last_reason})" if last_reason else ""
+        super().__init__(
+            f"PNCP circuit open{cause}, not calling {path}; next trial in {retry_in_s:.0f} s"
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.path, self.retry_in_s)
+        return type(self), (self.path, self.retry_in_s, self.last_reason)
 
 
 class _TransientFailure(Exception):
@@ -298,7 +322,8 @@ class PageResult:
 
 @dataclass
 class ClientStats:
-    """Counters for run metadata; `requests` counts HTTP attempts, `failures` failed pages."""
+    """Counters for run metadata: `requests` counts HTTP requests sent, `retries` those sent
+    again for a page already tried, `failures` pages given up on."""
 
     requests: int = 0
     retries: int = 0
@@ -321,6 +346,12 @@ class _PageTrace:
     throttled: int = 0
     last_status: int | None = None  # of the last attempt that got an HTTP answer
     last_body: bytes | None = None
+    # Where counts go: the client's own stats, plus the caller's (one endpoint-day's).
+    stats: tuple[ClientStats, ...] = ()
+
+    def count(self, name: str, amount: int = 1) -> None:
+        for stats in self.stats:
+            setattr(stats, name, getattr(stats, name) + amount)
 
 
 def parse_page(body: bytes, page: int, page_size: int) -> tuple[dict[str, int], list[Any]]:
@@ -432,6 +463,7 @@ class PncpClient:
         self.breaker = CircuitBreaker(s.breaker_failure_threshold, s.breaker_reset_s, clock)
         self._rng = rng
         self.stats = ClientStats()
+        self.opened_by: str | None = None  # the failure that last opened the circuit
 
     def __repr__(self) -> str:
         return f"PncpClient(base_url={redact_url(self.settings.base_url)!r})"
@@ -463,12 +495,15 @@ class PncpClient:
         page_size: int | None = None,
         *,
         keep_records: bool = True,
+        stats: ClientStats | None = None,
     ) -> PageResult:
         """Fetch page `page` (1-based) of `endpoint`; `page_size` defaults to the endpoint's max.
 
         With `keep_records=False` the parsed records are dropped once the page is validated
         (only `record_count` is kept): a parsed page weighs several times its body, and a
-        caller archiving the raw body rarely needs them.
+        caller archiving the raw body rarely needs them. `stats`, when given, counts this
+        call's requests, retries, throttling and failure as `self.stats` does (a caller's
+        share of a client that others use too).
 
         Raises PncpRequestError (permanent 4xx), PncpRetriesExhausted or CircuitOpenError.
         """
@@ -476,7 +511,8 @@ class PncpClient:
         if page < 1 or not 1 <= size <= endpoint.max_page_size:
             raise ValueError(f"bad page {page} / page size {size} for {endpoint.path}")
         query = {**params, "pagina": str(page), "tamanhoPagina": str(size)}
-        trace = _PageTrace(endpoint.name, page, size)
+        sinks = (self.stats,) if stats is None else (self.stats, stats)
+        trace = _PageTrace(endpoint.name, page, size, stats=sinks)
         started = time.perf_counter()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1),
@@ -488,7 +524,7 @@ class PncpClient:
         try:
             response, envelope, records = await retrying(self._attempt, endpoint, query, trace)
         except _TransientFailure as failure:
-            self.stats.failures += 1
+            trace.count("failures")
             logger.warning(
                 "PNCP page failed after %d attempts: %s",
                 trace.attempts,
@@ -503,8 +539,12 @@ class PncpClient:
                 trace.last_status,
                 trace.last_body,
             ) from failure.__cause__
-        except Exception:  # PncpRequestError, CircuitOpenError, or a misconfiguration
-            self.stats.failures += 1
+        except CircuitOpenError as exc:  # maybe after attempts of its own that failed
+            exc.attempts = trace.attempts
+            trace.count("failures")
+            raise
+        except Exception:  # PncpRequestError or a misconfiguration
+            trace.count("failures")
             raise
         return PageResult(
             endpoint=endpoint.name,
@@ -528,12 +568,12 @@ class PncpClient:
     ) -> tuple[httpx.Response, dict[str, int], list[Any]]:
         """One request under the concurrency slot, breaker permit and rate limit."""
         if self.breaker.state is BreakerState.OPEN:  # fail fast, without queueing for a slot
-            raise CircuitOpenError(endpoint.path, self.breaker.retry_in_s)
+            raise CircuitOpenError(endpoint.path, self.breaker.retry_in_s, self.opened_by)
         http = await self._slots.get()
         try:
             permit = self.breaker.try_acquire()
             if permit is None:
-                raise CircuitOpenError(endpoint.path, self.breaker.retry_in_s)
+                raise CircuitOpenError(endpoint.path, self.breaker.retry_in_s, self.opened_by)
             try:
                 outcome = await self._exchange(http, endpoint, query, trace)
             except _TransientFailure as failure:
@@ -560,13 +600,15 @@ class PncpClient:
     ) -> tuple[httpx.Response, dict[str, int], list[Any]]:
         await self._rate.wait()
         trace.attempts += 1
-        self.stats.requests += 1
+        trace.count("requests")
+        if trace.attempts > 1:  # a request sent again: what "retries" counts
+            trace.count("retries")
         try:
             response = await http.get(endpoint.path, params=query)
         except RETRYABLE_TRANSPORT_ERRORS as exc:
             raise _TransientFailure(type(exc).__name__) from exc
         status = response.status_code
-        self.stats.bytes_received += len(response.content)
+        trace.count("bytes_received", len(response.content))
         logger.debug(
             "PNCP %s page %d answered %d",
             endpoint.path,
@@ -587,7 +629,7 @@ class PncpClient:
         if status in RETRYABLE_STATUSES:
             if status == 429:
                 trace.throttled += 1
-                self.stats.throttled += 1
+                trace.count("throttled")
             retry_after = (
                 parse_retry_after(response.headers.get("retry-after"))
                 if status in RETRY_AFTER_STATUSES
@@ -614,6 +656,7 @@ class PncpClient:
         self, permit: Permit, trace: _PageTrace, failure: _TransientFailure
     ) -> None:
         if self.breaker.record_failure(permit):
+            self.opened_by = failure.reason
             logger.warning(
                 "PNCP circuit opened after %d consecutive failures (last: %s); pausing %.0f s",
                 self.breaker.consecutive_failures,
@@ -642,7 +685,6 @@ class PncpClient:
         )
 
     def _before_sleep(self, state: RetryCallState, trace: _PageTrace) -> None:
-        self.stats.retries += 1
         failure = state.outcome.exception() if state.outcome else None
         wait_s = state.upcoming_sleep
         logger.warning(

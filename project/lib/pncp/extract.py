@@ -4,19 +4,21 @@ Page 1 of each slice (one slice per modalidade for the contratacoes endpoints) t
 total; the remaining pages are then fetched concurrently (the client bounds how many
 are in flight). Pages already in the archive are skipped, so a re-run after a crash or
 a kill resumes where the archive stops. Fetched pages are written in batches, each one
-transaction: a killed process leaves whole pages or none. Pages that stay unreachable
-after the client's retries are recorded in `meta.failed_requests` and retried by the
-next run; a circuit breaker that opens stops the extraction early.
+transaction: a killed process leaves whole pages or none. Every page that finally
+fails (an HTTP error, a connection error or timeout after the client's retries, or a
+circuit breaker that opened) is recorded in `meta.failed_requests` with its reason and
+retried by the next run; a circuit that opens stops the extraction early, recording the
+pages it leaves unrequested as failed too, so a resume knows them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
-from project.lib.pncp import schema
+from project.lib.pncp import progress, schema
 from project.lib.pncp.archive import (
     NO_MODALIDADE,
     ArchivedPage,
@@ -27,6 +29,7 @@ from project.lib.pncp.archive import (
 )
 from project.lib.pncp.client import (
     CircuitOpenError,
+    ClientStats,
     PageResult,
     PncpClient,
     PncpRequestError,
@@ -57,8 +60,9 @@ class DayReport:
     records_total: int = 0  # sum of totalRegistros over slices
     bytes_received: int = 0
     bytes_new: int = 0
-    retries: int = 0
-    throttled: int = 0
+    requests: int = 0  # HTTP requests sent, retries included
+    retries: int = 0  # requests sent again for a page already tried
+    throttled: int = 0  # 429 answers
     failures: list[FailedPage] = field(default_factory=list)
     structure: schema.Structure = field(default_factory=dict)
     bytes_stored: int = 0  # bytes_new once zstd-compressed in the payload store
@@ -72,6 +76,11 @@ class DayReport:
     @property
     def complete(self) -> bool:
         return not self.failures and not self.circuit_open
+
+    @property
+    def last_error(self) -> str | None:
+        """The cause of the last failed page in a word (`ConnectError`, `HTTP 503`)."""
+        return self.failures[-1].error if self.failures else None
 
 
 def slices_of(endpoint: Endpoint) -> list[int]:
@@ -107,6 +116,7 @@ async def extract_endpoint_day(
 ) -> DayReport:
     """Archive every page of `endpoint` for `day` that the archive does not hold yet."""
     report = DayReport(endpoint=endpoint.name, day=day, pages_resumed=len(checkpoint.pages))
+    counts = ClientStats()  # this endpoint-day's share of the shared client's requests
     started = time.monotonic()
     buffer: list[ArchivedPage] = []
     buffered = 0  # payload bytes in `buffer`
@@ -123,15 +133,18 @@ async def extract_endpoint_day(
         await unarchived.acquire()
         try:
             outcome: PageResult | Exception = await client.fetch_page(
-                endpoint, params, page, keep_records=samples_structure(page)
+                endpoint, params, page, keep_records=samples_structure(page), stats=counts
             )
         except Exception as exc:  # handed to the loop below, which decides
             outcome = exc
         finished.put_nowait((modalidade, page, outcome))
 
+    pending: set[tuple[int, int]] = set()  # (modalidade, page) scheduled, not finished
+
     def schedule(modalidade: int, page: int) -> int:
         if (modalidade, page) in checkpoint.pages:
             return 0
+        pending.add((modalidade, page))
         task = asyncio.ensure_future(fetch(modalidade, page))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -153,21 +166,39 @@ async def extract_endpoint_day(
         while outstanding:
             modalidade, page, outcome = await finished.get()
             outstanding -= 1
+            pending.discard((modalidade, page))
             params = {**request_params(endpoint, day, modalidade), "pagina": str(page)}
             if isinstance(outcome, CircuitOpenError):
-                report.circuit_open = True  # stop: the rest would fail fast as well
+                # Stop: the rest would fail fast as well. This page and every one still
+                # pending are failed requests a resume must know about.
+                report.circuit_open = True
+                abandoned = [
+                    _failure(endpoint, day, modalidade, page, params, outcome),
+                    *(
+                        replace(
+                            _failure(
+                                endpoint, day, m, p, _page_params(endpoint, day, m, p), outcome
+                            ),
+                            attempts=0,  # never requested in this run
+                        )
+                        for m, p in sorted(pending)
+                    ),
+                ]
+                report.failures.extend(abandoned)
+                progress.failed(*((endpoint.name, day, f.modalidade, f.page) for f in abandoned))
+                await writer.record_failures_async(abandoned)
                 break
             if isinstance(outcome, (PncpRetriesExhausted, PncpRequestError)):
                 failure = _failure(endpoint, day, modalidade, page, params, outcome)
                 report.failures.append(failure)
+                progress.failed((endpoint.name, day, modalidade, page))
                 await writer.record_failure_async(failure)
                 unarchived.release()
                 continue
             if isinstance(outcome, Exception):
                 raise outcome
             report.pages_fetched += 1
-            report.retries += max(0, outcome.attempts - 1)
-            report.throttled += outcome.throttled
+            progress.page(outcome.record_count, (endpoint.name, day, modalidade, page))
             report.bytes_received += len(outcome.body)
             report.records_fetched += outcome.record_count
             if page == 1:
@@ -189,7 +220,13 @@ async def extract_endpoint_day(
             await asyncio.gather(*tasks, return_exceptions=True)
         report.add(await writer.write_async(buffer))
         report.duration_s = time.monotonic() - started
+        report.requests, report.retries = counts.requests, counts.retries
+        report.throttled = counts.throttled
     return report
+
+
+def _page_params(endpoint: Endpoint, day: date, modalidade: int, page: int) -> dict[str, str]:
+    return {**request_params(endpoint, day, modalidade), "pagina": str(page)}
 
 
 def _archived(
@@ -234,7 +271,21 @@ def _failure(
         http_status=getattr(error, "status", None) or getattr(error, "last_status", None),
         attempts=getattr(error, "attempts", 1),
         body=_text(getattr(error, "body", None)),
+        error=error_word(error),
     )
+
+
+def error_word(error: Exception) -> str:
+    """The cause of a failed page in a word or two, for a headline: the transport error's
+    class (`ConnectError`, `ReadTimeout`), `HTTP 503`, or for a circuit that opened, the
+    failure that opened it (the symptom, "circuit open", says nothing of the cause)."""
+    if isinstance(error, PncpRetriesExhausted):
+        return error.last_reason.split(":", 1)[0]
+    if isinstance(error, PncpRequestError):
+        return f"HTTP {error.status}"
+    if isinstance(error, CircuitOpenError):
+        return (error.last_reason or "circuit open").split(":", 1)[0]
+    return type(error).__name__
 
 
 def _text(body: bytes | str | None, limit: int = 64_000) -> str | None:

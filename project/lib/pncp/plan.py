@@ -18,10 +18,11 @@ from datetime import date
 import duckdb
 import httpx
 
+from project.lib.pncp import progress
 from project.lib.pncp.archive import Checkpoint, read_checkpoint
 from project.lib.pncp.client import ClientSettings, PncpClient, PncpError
 from project.lib.pncp.endpoints import Endpoint
-from project.lib.pncp.extract import request_params, slices_of
+from project.lib.pncp.extract import error_word, request_params, slices_of
 from project.lib.pncp.recovery import has_archive
 
 PROBE_PAGE_SIZE = 10  # PNCP's smallest tamanhoPagina
@@ -36,6 +37,7 @@ class SlicePlan:
     pages: int  # requests the whole slice takes at the endpoint's page size
     archived: int  # of those, pages the archive already holds
     error: str | None = None
+    cause: str | None = None  # the error in a word: `ConnectError`, `HTTP 503`
 
     @property
     def to_fetch(self) -> int:
@@ -48,13 +50,18 @@ def _pages(endpoint: Endpoint, records: int) -> int:
 
 async def _probe(client: PncpClient, endpoint: Endpoint, day: date, modalidade: int) -> SlicePlan:
     params = request_params(endpoint, day, modalidade)
+    key = (endpoint.name, day, modalidade)
     try:
         result = await client.fetch_page(
             endpoint, params, 1, min(PROBE_PAGE_SIZE, endpoint.max_page_size), keep_records=False
         )
     except (PncpError, httpx.HTTPError) as exc:
-        return SlicePlan(endpoint.name, day, modalidade, None, 1, 0, str(exc))
+        progress.failed(key)
+        progress.done(key)
+        return SlicePlan(endpoint.name, day, modalidade, None, 1, 0, str(exc), error_word(exc))
     records = result.total_records
+    progress.page(records, key)
+    progress.done(key)
     return SlicePlan(endpoint.name, day, modalidade, records, _pages(endpoint, records), 0)
 
 
@@ -78,6 +85,7 @@ async def _plan_all(
             for modalidade in slices_of(endpoint):
                 if modalidade in checkpoint.totals:
                     plans.append(_from_archive(endpoint, day, modalidade, checkpoint))
+                    progress.done((endpoint.name, day, modalidade))
                 else:
                     plans.append(asyncio.ensure_future(_probe(client, endpoint, day, modalidade)))
         return [p if isinstance(p, SlicePlan) else await p for p in plans]

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import duckdb
 
 from project.lib import warehouse
-from project.lib.pncp import payload_store
+from project.lib.pncp import payload_store, progress
 from project.lib.pncp.archive import ArchiveWriter, WarehouseUse, ensure_archive, read_checkpoint
 from project.lib.pncp.bookkeeping import (
     Completeness,
@@ -45,6 +45,48 @@ class EndpointDay:
 
 
 PARALLEL_DAYS = 4  # endpoint-days in flight: keeps the pipe full when a day has few pages
+LISTED_DAYS = 3  # a headline names this many days; more are shown as a range
+
+
+def _days_text(days: Sequence[date]) -> str:
+    if len(days) <= LISTED_DAYS:
+        return ", ".join(str(d) for d in days)
+    return f"{len(days)} days {days[0]}..{days[-1]}"
+
+
+def failure_headline(endpoint: str, outcomes: Sequence[EndpointDay], host: str) -> str | None:
+    """Why an extraction of `endpoint` did not complete, in one line an operator can act on.
+
+    E.g. `atas 2024-07-09: 12 pages failed (ConnectError to pncp.gov.br); resume with pncp
+    retry-failed --month 2024-07`: the days, how many pages, the last failure's cause, the
+    API host (never the URL's credentials) and the command that resumes. Days that lost
+    no page but still do not add up to PNCP's totals (the totals moved while paging) are
+    named with the command that re-extracts them. None when every day is complete.
+    """
+    failed = sorted((o for o in outcomes if o.report.failures), key=lambda o: o.report.day)
+    short = sorted(
+        (o for o in outcomes if o.status != "complete" and not o.report.failures),
+        key=lambda o: o.report.day,
+    )
+    parts = []
+    if failed:
+        pages = sum(len(o.report.failures) for o in failed)
+        cause = failed[-1].report.last_error
+        months = sorted({f"{o.report.day:%Y-%m}" for o in failed})
+        resume = " and ".join(f"pncp retry-failed --month {m}" for m in months)
+        parts.append(
+            f"{endpoint} {_days_text([o.report.day for o in failed])}: {pages} "
+            f"page{'s' if pages != 1 else ''} failed ({cause} to {host}); resume with {resume}"
+        )
+    if short:
+        archived = sum(o.completeness.archived_records for o in short)
+        expected = sum(o.completeness.expected_records for o in short)
+        days = [o.report.day for o in short]
+        parts.append(
+            f"{endpoint} {_days_text(days)}: incomplete, {archived} of {expected} records "
+            f"archived; re-extract with pncp extract --day {days[0]} -e {endpoint}"
+        )
+    return "; ".join(parts) or None
 
 
 def _finish(
@@ -81,6 +123,7 @@ async def _extract_all(
             checkpoint = await writer.run_async(read_checkpoint, endpoint.name, day)
             report = await extract_endpoint_day(client, endpoint, day, writer, checkpoint)
             outcome = await writer.run_async(_finish, endpoint, report, run_id)
+        progress.done((endpoint.name, day))
         if on_done is not None:
             on_done(outcome)
         return outcome

@@ -29,7 +29,7 @@ import duckdb
 import httpx
 import zstandard
 
-from project.lib.pncp import payload_store
+from project.lib.pncp import payload_store, progress
 from project.lib.pncp.archive import sha256_hex
 from project.lib.pncp.client import ClientSettings, PncpClient, PncpError
 from project.lib.pncp.endpoints import ENDPOINTS
@@ -118,6 +118,17 @@ def check_stored(root: Path, page: StoredPage) -> Verdict | None:
 
 
 async def _refetch(client: PncpClient, page: StoredPage, damaged: Verdict | None) -> Verdict:
+    verdict = await _compare(client, page, damaged)
+    key = (page.endpoint, page.day, page.modalidade, page.page)
+    if verdict.outcome is Outcome.OK:
+        progress.page(page.record_count, key)
+    else:
+        progress.failed(key)
+    progress.done(key)
+    return verdict
+
+
+async def _compare(client: PncpClient, page: StoredPage, damaged: Verdict | None) -> Verdict:
     endpoint = ENDPOINTS[page.endpoint]
     params = {k: v for k, v in page.params.items() if k != "pagina"}
     try:

@@ -16,6 +16,7 @@ import pytest
 from project.defs.ops.automation import automation_sensors
 from project.defs.ops.policy import (
     DAILY_CRON,
+    DAILY_WINDOWS,
     MONTHLY_WINDOWS,
     PLATFORM_TIMEZONE,
     apply_policy,
@@ -76,6 +77,33 @@ def test_marts_and_only_marts_have_freshness_windows(project_graph: dg.AssetGrap
             ), key
         else:
             assert node.freshness_policy is None, key
+
+
+# dayjs `duration(...).humanize()`, which the UI uses to print freshness windows: the
+# value is rounded in the largest unit whose threshold it stays under.
+_DAYJS_THRESHOLDS = (
+    (44, 1, "a few seconds", None), (89, 1, "a minute", None), (44, 60, None, "minutes"),
+    (89, 60, "an hour", None), (21, 3600, None, "hours"), (35, 3600, "a day", None),
+    (25, 86400, None, "days"), (45, 86400, "a month", None),
+    (10, 30.44 * 86400, None, "months"), (17, 30.44 * 86400, "a year", None),
+)  # fmt: skip
+
+
+def _ui_text(window: timedelta) -> str:
+    seconds = window.total_seconds()
+    for limit, unit, fixed, plural in _DAYJS_THRESHOLDS:
+        value = round(seconds / unit)
+        if value <= limit:
+            return fixed or f"{value} {plural}"
+    return f"{round(seconds / (365.25 * 86400))} years"
+
+
+@pytest.mark.parametrize("windows", [DAILY_WINDOWS, MONTHLY_WINDOWS], ids=["daily", "monthly"])
+def test_warn_and_fail_windows_read_differently_in_the_ui(windows) -> None:
+    warn, fail = windows
+    assert warn < fail
+    assert _ui_text(warn) != _ui_text(fail)
+    assert _ui_text(timedelta(days=32)) == _ui_text(timedelta(days=35)) == "a month"
 
 
 def test_an_asset_that_declares_its_own_condition_keeps_it() -> None:
