@@ -161,10 +161,13 @@ class Catalog:
         except ValidationError as exc:
             first = exc.errors()[0]
             field_name = str(first["loc"][0]) if first["loc"] else None
+            # The whole path (`tables.orders.mode`), pydantic's "Value error, " dropped.
+            path = ".".join(str(part) for part in first["loc"]) or field_name
+            reason = str(first["msg"]).removeprefix("Value error, ")
             problem = {
-                "missing": f"missing required field {field_name!r}",
-                "extra_forbidden": f"unknown field {field_name!r} for {entry['type']}",
-            }.get(first["type"], f"field {field_name!r}: {first['msg']}")
+                "missing": f"missing required field {path!r}",
+                "extra_forbidden": f"unknown field {path!r} for {entry['type']}",
+            }.get(first["type"], f"field {path!r}: {reason}" if path else reason)
             raise self.config.error(origin or name, problem, field_name) from None
         self._rules(origin or name, entry)
         credentials = entry.get("credentials")
