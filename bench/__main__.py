@@ -4,6 +4,7 @@
     python -m bench --only extraction   # some of them (repeatable)
     python -m bench --only backends     # the DuckDB file against DuckLake (needs PostgreSQL)
     python -m bench --only datasets     # PostgreSQL to Parquet by the dataset layer (PostgreSQL)
+    python -m bench --only cdc          # incremental PostgreSQL copies against a full reload
     python -m bench --list
 
 Each entry of BENCHMARKS is a `run()` returning `Measurement`s (bench/common.py). The run
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 import traceback
 
-from bench import backends, datasets, extraction, transformation
+from bench import backends, cdc, datasets, extraction, transformation
 from bench.common import Measurement, comparison, previous_run, save_run, table
 
 BENCHMARKS = {
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "transformation": transformation.run,
     "backends": backends.run,
     "datasets": datasets.run,
+    "cdc": cdc.run,
 }
 
 

@@ -185,7 +185,8 @@ def sync_table(
     result.read = conn.execute("SELECT count(*) FROM batch").fetchone()[0]
     _check_batch(conn, table)
     due = _deletes_due(source, spec, state, now)
-    if due and spec.mode != "snapshot":
+    # A first load copies the whole table: no target yet, so no key set to compare with.
+    if due and exists and spec.mode != "snapshot":
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE source_keys AS SELECT {table.key} FROM {table.src}"
         )
@@ -207,7 +208,7 @@ def sync_table(
     current = f" WHERE {IS_CURRENT}" if spec.mode == "scd2" else ""
     result.target_rows = conn.execute(f"SELECT count(*) FROM {table.target}{current}").fetchone()[0]
     if spec.mode in ("merge", "snapshot", "scd2"):
-        result.source_rows = conn.execute(f"SELECT count(*) FROM {table.src}").fetchone()[0]
+        result.source_rows = _on_source(conn, table, f"SELECT count(*) FROM {table.src}")[0][0]
     result.duration_s = time.monotonic() - started
     return result
 
@@ -229,15 +230,44 @@ def _read(conn, table: _Table, types: dict[str, str], since: str | None) -> None
             f"SELECT CAST(CAST('{quote_literal(since)}' AS {kind}) - {lag} AS VARCHAR)"
         ).fetchone()[0]
         where = f" WHERE {ident(spec.cursor)} >= '{quote_literal(start)}'"
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE batch AS SELECT * FROM {table.src}{where}")
+    read = f"CREATE OR REPLACE TEMP TABLE batch AS SELECT * FROM {table.src}{where}"
+    if not (where and table.source.kind == "postgres"):
+        conn.execute(read)
+        return
+    # postgres_scanner splits a scan into ctid ranges (parallel, good for a whole table); on
+    # each range PostgreSQL scans pages, not the cursor's index: a 1% read of 5M rows took
+    # 0.35-0.9 s that way against 0.04 s as one query that uses the index.
+    conn.execute("SET pg_use_ctid_scan = false")
+    try:
+        conn.execute(read)
+    finally:
+        conn.execute("RESET pg_use_ctid_scan")
+
+
+def _on_source(conn, table: _Table, sql: str) -> list[tuple]:
+    """`sql` (on `table.src`) run by PostgreSQL itself when the source is PostgreSQL.
+
+    postgres_scanner pushes neither `IS NULL`, `LIMIT` nor `count(*)` down: it would ship
+    the whole table's column(s) to DuckDB to find no NULL cursor (1.0-2.0 s at 5M rows) or
+    count the rows (0.6-1.1 s); PostgreSQL answers from the cursor's index in ~0 s and
+    counts in 0.3 s. Other sources read through their scanner as before.
+    """
+    if table.source.kind != "postgres":
+        return conn.execute(sql).fetchall()
+    local = sql.replace(table.src, f"{ident(table.source.schema_name)}.{ident(table.name)}")
+    return conn.execute(
+        f"SELECT * FROM postgres_query('{SOURCE_ALIAS}', '{quote_literal(local)}')"
+    ).fetchall()
 
 
 def _check_batch(conn, table: _Table) -> None:
     spec = table.spec
     if spec.cursor:
-        nulls = conn.execute(
-            f"SELECT {table.key} FROM {table.src} WHERE {ident(spec.cursor)} IS NULL LIMIT 5"
-        ).fetchall()
+        nulls = _on_source(
+            conn,
+            table,
+            f"SELECT {table.key} FROM {table.src} WHERE {ident(spec.cursor)} IS NULL LIMIT 5",
+        )
         if nulls:
             keys = ", ".join(str(row[0]) for row in nulls)
             raise table.fail(
