@@ -61,6 +61,11 @@ query RunStatus($runId: ID!) {
 }
 """
 
+GROUP_ASSETS = """
+query GroupAssets($group: AssetGroupSelector!) {
+  assetNodes(group: $group) { assetKey { path } }
+}
+"""
 
 COVERAGE_HOOKS = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
 
@@ -117,12 +122,17 @@ class DagsterDev:
 
     def launch(self, asset_path: list[str], partition: str) -> str:
         """Launch a materialization exactly as the UI does; returns the run id."""
+        return self.launch_assets([asset_path], partition)
+
+    def launch_assets(self, asset_paths: list[list[str]], partition: str) -> str:
+        """Launch one run of several assets of one partition, as the UI's "Materialize
+        all" of a selection does; returns the run id."""
         params = {
             "selector": {
                 "repositoryLocationName": LOCATION,
                 "repositoryName": "__repository__",
                 "pipelineName": "__ASSET_JOB",
-                "assetSelection": [{"path": asset_path}],
+                "assetSelection": [{"path": path} for path in asset_paths],
             },
             "mode": "default",
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
@@ -130,6 +140,20 @@ class DagsterDev:
         launched = self.graphql(LAUNCH_RUN, {"executionParams": params})["launchPipelineExecution"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         return launched["run"]["runId"]
+
+    def group_assets(self, *groups: str) -> list[list[str]]:
+        """The asset keys (paths) of the code location's asset groups `groups`."""
+        paths = []
+        for group in groups:
+            selector = {
+                "groupName": group,
+                "repositoryName": "__repository__",
+                "repositoryLocationName": LOCATION,
+            }
+            nodes = self.graphql(GROUP_ASSETS, {"group": selector})["assetNodes"]
+            assert nodes, f"no assets in group {group}"
+            paths.extend(node["assetKey"]["path"] for node in nodes)
+        return paths
 
     def wait_for_run(self, run_id: str, timeout_s: float = 300) -> str:
         """Poll the run's status until it finishes; returns the final status."""

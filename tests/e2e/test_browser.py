@@ -3,7 +3,8 @@
 Chromium is Debian's (`/usr/bin/chromium`, installed by `make test` when it can), driven
 through Playwright's sync API; Playwright's own browser download is never used. The test
 saves screenshots under its pytest output directory; with `UPDATE_SCREENSHOTS=1` the asset
-graph also goes to `docs/images/asset-graph.png`, the image the README shows.
+graph also goes to `docs/images/asset-graph.png` and the mart's columns, with their types,
+to `docs/images/mart-columns.png`, the images the README shows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 README_IMAGE = PROJECT_ROOT / "docs" / "images" / "asset-graph.png"
+COLUMNS_IMAGE = PROJECT_ROOT / "docs" / "images" / "mart-columns.png"
 DAY = "2024-07-02"
 RUN_FINISHED = re.compile(r"^(Success|Failure|Canceled)$")
 
@@ -50,13 +53,18 @@ def browser() -> Iterator:
             chromium.close()
 
 
-def test_materializing_a_partition_from_the_asset_graph_runs_to_success(
-    browser, dagster_dev, tmp_path: Path
-) -> None:
+@contextmanager
+def _page(browser, tmp_path: Path) -> Iterator:
+    """A page of the UI; a screenshot of it is kept when the test fails."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.set_default_timeout(60_000)
+    # First visit of a fresh instance: Dagster asks to join its community; say "Skip".
+    page.add_locator_handler(
+        page.get_by_text("Join the Dagster community"),
+        lambda _: page.get_by_role("button", name="Skip").click(),
+    )
     try:
-        _materialize_from_the_graph(page, dagster_dev, tmp_path)
+        yield page
     except Exception:
         page.screenshot(path=tmp_path / "failure.png")
         print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
@@ -65,14 +73,22 @@ def test_materializing_a_partition_from_the_asset_graph_runs_to_success(
         page.close()
 
 
+def _save(shot: Path, readme_image: Path) -> None:
+    """With UPDATE_SCREENSHOTS=1, the screenshot becomes the README's image."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        readme_image.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, readme_image)
+
+
+def test_materializing_a_partition_from_the_asset_graph_runs_to_success(
+    browser, dagster_dev, tmp_path: Path
+) -> None:
+    with _page(browser, tmp_path) as page:
+        _materialize_from_the_graph(page, dagster_dev, tmp_path)
+
+
 def _materialize_from_the_graph(page, dagster_dev, tmp_path: Path) -> None:
     from playwright.sync_api import expect
-
-    # First visit of a fresh instance: Dagster asks to join its community; say "Skip".
-    page.add_locator_handler(
-        page.get_by_text("Join the Dagster community"),
-        lambda _: page.get_by_role("button", name="Skip").click(),
-    )
 
     # The asset graph of the raw extraction group; pick `atas` from the graph's asset list.
     graph_url = f"{dagster_dev.url}/locations/procurement_platform/asset-groups/pncp_raw"
@@ -112,9 +128,7 @@ def _materialize_from_the_graph(page, dagster_dev, tmp_path: Path) -> None:
     page.wait_for_timeout(500)  # the graph re-centres on the selected asset
     shot = tmp_path / "asset-graph.png"
     page.screenshot(path=shot)
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, README_IMAGE)
+    _save(shot, README_IMAGE)
     print(f"screenshots: {shot} and {tmp_path / 'run.png'}")
 
     expected = dagster_dev.expected_records("atas", DAY)
@@ -126,3 +140,59 @@ def _materialize_from_the_graph(page, dagster_dev, tmp_path: Path) -> None:
         ).fetchone()
     assert records == expected > 0
     assert runs == [run_id]
+
+
+MART = "pncp/marts/contratos_mes"
+MONTH = "2024-07-01"  # the monthly partition of July 2024
+TRANSFORMATION_GROUPS = ("pncp_staging", "pncp_intermediate", "pncp_marts")
+
+
+def test_the_mart_page_shows_its_columns_with_their_types(
+    browser, dagster_dev, tmp_path: Path
+) -> None:
+    # The month's contracts and transformation, launched as the UI's buttons launch them
+    # (the clicks themselves are the test above's).
+    extraction = dagster_dev.launch(["pncp", "raw", "contratos"], DAY)
+    assert dagster_dev.wait_for_run(extraction) == "SUCCESS", dagster_dev.tail()
+    transformation = dagster_dev.launch_assets(
+        dagster_dev.group_assets(*TRANSFORMATION_GROUPS), MONTH
+    )
+    assert dagster_dev.wait_for_run(transformation, timeout_s=420) == "SUCCESS", dagster_dev.tail()
+    with warehouse.connection(dagster_dev.warehouse, read_only=True) as conn:
+        types = dict(
+            conn.execute(
+                """SELECT column_name, data_type FROM information_schema.columns
+                   WHERE table_catalog = current_database()
+                     AND table_schema = 'marts' AND table_name = 'contratos_mes'"""
+            ).fetchall()
+        )
+    assert types
+
+    with _page(browser, tmp_path) as page:
+        _columns_of_the_mart(page, dagster_dev, tmp_path, types)
+
+
+def _columns_of_the_mart(page, dagster_dev, tmp_path: Path, types: dict[str, str]) -> None:
+    from playwright.sync_api import expect
+
+    # The asset's Overview: its "Columns" section lists the latest materialization's schema.
+    page.goto(f"{dagster_dev.url}/assets/{MART}?view=overview")
+    header = page.locator("thead").filter(has=page.get_by_text("Column name", exact=True))
+    table = header.locator("xpath=..")
+    rows = table.locator(":scope > tbody > tr")
+    expect(rows).to_have_count(len(types))
+    shown = {}
+    for i in range(rows.count()):
+        cells = rows.nth(i).locator(":scope > td")
+        name, kind = cells.nth(0), cells.nth(1)
+        shown[name.inner_text().strip()] = kind.inner_text().strip()
+    assert shown == types  # every column, each with the warehouse's type
+
+    # The screenshot: the asset's header and tabs above its Columns section.
+    heading = page.get_by_text("Columns", exact=True).first
+    heading.evaluate("element => element.scrollIntoView({block: 'start'})")
+    expect(table.get_by_text("numero_controle_pncp", exact=True)).to_be_in_viewport()
+    shot = tmp_path / "mart-columns.png"
+    page.screenshot(path=shot)
+    _save(shot, COLUMNS_IMAGE)
+    print(f"screenshot: {shot}")

@@ -129,3 +129,75 @@ def test_a_ui_run_killed_holding_the_warehouse_does_not_block_the_next_one(
             "SELECT count(DISTINCT ingestion_date) FROM staging.stg_pncp__api_requests"
         ).fetchone()[0]
     assert days >= 1
+
+
+CONTRATOS = ["pncp", "raw", "contratos"]
+MART = ["pncp", "marts", "contratos_mes"]
+MONTH = "2024-07-01"  # the monthly partition of July 2024
+TRANSFORMATION_GROUPS = ("pncp_staging", "pncp_intermediate", "pncp_marts")
+
+# What the asset page's Overview asks for its "Columns" section and row count: the
+# definition's metadata and the latest materialization's (AssetNodeOverview in the UI
+# shows the materialization's `dagster/column_schema`, with descriptions from the
+# definition's, and the materialization's `dagster/row_count`).
+MART_METADATA = """
+fragment Entries on MetadataEntry {
+  label __typename
+  ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
+  ... on IntMetadataEntry { intValue }
+}
+query Mart($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) { __typename ... on AssetNode {
+    metadataEntries { ...Entries }
+  } }
+  assetOrError(assetKey: $key) { __typename ... on Asset {
+    assetMaterializations(limit: 1) { runId partition metadataEntries { ...Entries } }
+  } }
+}
+"""
+
+
+def _entry(entries: list[dict], label: str, typename: str) -> dict | None:
+    return next((e for e in entries if e["label"] == label and e["__typename"] == typename), None)
+
+
+def test_the_mart_shows_a_type_for_every_column_and_its_row_count_after_a_ui_run(
+    dagster_dev,
+) -> None:
+    extraction = dagster_dev.launch(CONTRATOS, "2024-07-01")
+    assert dagster_dev.wait_for_run(extraction) == "SUCCESS", dagster_dev.tail()
+    transformation = dagster_dev.launch_assets(
+        dagster_dev.group_assets(*TRANSFORMATION_GROUPS), MONTH
+    )
+    assert dagster_dev.wait_for_run(transformation, timeout_s=420) == "SUCCESS", dagster_dev.tail()
+
+    with warehouse.connection(dagster_dev.warehouse, read_only=True) as conn:
+        table_columns = conn.execute(
+            """SELECT column_name, data_type FROM information_schema.columns
+               WHERE table_catalog = current_database()
+                 AND table_schema = 'marts' AND table_name = 'contratos_mes'
+               ORDER BY ordinal_position"""
+        ).fetchall()
+        (rows,) = conn.execute("SELECT count(*) FROM marts.contratos_mes").fetchone()
+    assert rows > 0
+    assert len(table_columns) > 20
+
+    data = dagster_dev.graphql(MART_METADATA, {"key": {"path": MART}})
+    (latest,) = data["assetOrError"]["assetMaterializations"]
+    assert (latest["runId"], latest["partition"]) == (transformation, MONTH)
+    shown = _entry(latest["metadataEntries"], "dagster/column_schema", "TableSchemaMetadataEntry")
+    assert shown is not None, latest["metadataEntries"]
+    columns = shown["schema"]["columns"]
+    assert [c for c in columns if not c["type"].strip()] == []
+    assert [(c["name"], c["type"]) for c in columns] == table_columns
+    row_count = _entry(latest["metadataEntries"], "dagster/row_count", "IntMetadataEntry")
+    assert row_count is not None, latest["metadataEntries"]
+    assert row_count["intValue"] == rows
+
+    # The definition's columns (from dbt's manifest, untyped) only lend the UI their
+    # descriptions: every one of them is a column the materialization types.
+    definition = data["assetNodeOrError"]["metadataEntries"]
+    declared = _entry(definition, "dagster/column_schema", "TableSchemaMetadataEntry")
+    assert declared is not None
+    assert {c["name"] for c in declared["schema"]["columns"]} <= {c["name"] for c in columns}
+    assert all(c["description"] for c in columns)
