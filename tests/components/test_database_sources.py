@@ -147,3 +147,23 @@ def test_services_reads_the_same_tables_from_postgres_and_a_failing_table_is_nam
         ]
         == "crm_pg"
     )
+
+
+def test_the_row_count_check_allows_deletes_awaiting_their_check_but_never_missing_rows() -> None:
+    from project.components.database_sources import _row_count_check
+    from project.lib.cdc.sync import TableSync
+
+    key = dg.AssetKey(["crm", "orders"])
+
+    def check(source: int, target: int, deletes_checked: bool) -> dg.AssetCheckResult:
+        result = TableSync("crm.source", "orders", "merge", "crm.orders")
+        result.source_rows, result.target_rows = source, target
+        result.deletes_checked = deletes_checked
+        return _row_count_check(key, result)
+
+    assert check(100, 100, True).passed
+    assert not check(100, 103, True).passed
+    waiting = check(100, 103, False)
+    assert waiting.passed
+    assert waiting.description == "3 rows deleted in the source await the next delete check"
+    assert not check(100, 97, False).passed  # rows missing from the copy: never fine

@@ -208,9 +208,23 @@ def sync_table(
     current = f" WHERE {IS_CURRENT}" if spec.mode == "scd2" else ""
     result.target_rows = conn.execute(f"SELECT count(*) FROM {table.target}{current}").fetchone()[0]
     if spec.mode in ("merge", "snapshot", "scd2"):
-        result.source_rows = _on_source(conn, table, f"SELECT count(*) FROM {table.src}")[0][0]
+        result.source_rows = _source_rows(conn, table, result, keys_read=due and exists)
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _source_rows(conn, table: _Table, result: TableSync, *, keys_read: bool) -> int:
+    """The source's row count as of this run: from what was read when that was the whole
+    table (snapshot) or its key set (a delete check), else counted by the source."""
+    if table.spec.mode == "snapshot":
+        return result.read
+    if keys_read:
+        return conn.execute("SELECT count(*) FROM source_keys").fetchone()[0]
+    return _count_source(conn, table)
+
+
+def _count_source(conn, table: _Table) -> int:
+    return _on_source(conn, table, f"SELECT count(*) FROM {table.src}")[0][0]
 
 
 def _is_numeric(kind: str) -> bool:
