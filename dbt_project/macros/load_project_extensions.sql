@@ -3,7 +3,7 @@
   project installs offline (project/lib/extensions.py), from the directory the profile's
   config_options give. A check that dbt sees them; nothing is downloaded.
 #}
-{% macro load_project_extensions(names=['ducklake', 'postgres_scanner', 'mysql_scanner', 'excel']) %}
+{% macro load_project_extensions(names=['ducklake', 'postgres_scanner', 'mysql_scanner', 'excel', 'sqlite_scanner']) %}
   {% for name in names %}
     {% do run_query('LOAD ' ~ name) %}
   {% endfor %}

@@ -19,6 +19,7 @@ import pytest
 from dagster._core.test_utils import create_run_for_test
 
 from project.lib import warehouse
+from project.lib.instance import ensure_dagster_home, prepare_storage
 from project.resources.warehouse_lease import STALE_AFTER_S, WarehouseLease, holders
 from project.settings import load_settings
 
@@ -60,6 +61,9 @@ def test_a_run_killed_holding_the_warehouse_is_freed_by_the_next_run(
 ) -> None:
     config = load_settings()
     home, pool = config.dagster_home_path, config.warehouse_pool
+    # The storage exists before anything runs, as `make instance` leaves it: this test's
+    # own polling of the instance must not race the victim's creation of it.
+    prepare_storage(config, ensure_dagster_home(config))
     before = _rows(archive)
     victim = subprocess.Popen(
         [str(PNCP), "transform", "--month", "2024-07"],
