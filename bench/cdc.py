@@ -74,7 +74,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import Measurement, catalog_url, load_average, print_table, run_measured, save
+from bench.common import (
+    Measurement,
+    catalog_url,
+    load_average,
+    pg_cursor,
+    print_table,
+    run_measured,
+    save,
+)
 
 ROWS = int(os.environ.get("BENCH_CDC_ROWS") or 5_000_000)
 REPEATS = max(1, int(os.environ.get("BENCH_CDC_REPEATS") or 3))
@@ -134,17 +142,8 @@ def database_url() -> str:
     return os.environ.get("BENCH_CDC_URL") or catalog_url()
 
 
-@contextmanager
-def admin() -> Iterator:
-    import psycopg2  # only this benchmark's parent needs it
-
-    conn = psycopg2.connect(database_url(), connect_timeout=10)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            yield cur
-    finally:
-        conn.close()
+def admin():
+    return pg_cursor(database_url())
 
 
 def source_figures(schema: str) -> tuple:

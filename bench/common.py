@@ -306,3 +306,17 @@ def comparison(measurements: Sequence[Measurement], previous: dict) -> list[str]
                 f"peak {old['peak_rss_mb']:.0f} -> {m.peak_rss_mb:.0f} MB"
             )
     return lines
+
+
+@contextmanager
+def pg_cursor(url: str) -> Iterator:
+    """An autocommit cursor on the PostgreSQL at `url` (a benchmark's own tables)."""
+    import psycopg2  # only the benchmarks' parent processes need it
+
+    conn = psycopg2.connect(url, connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()

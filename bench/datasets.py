@@ -50,7 +50,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.common import Measurement, catalog_url, load_average, print_table, run_measured, save
+from bench.common import (
+    Measurement,
+    catalog_url,
+    load_average,
+    pg_cursor,
+    print_table,
+    run_measured,
+    save,
+)
 
 ROWS = [int(n) for n in os.environ.get("BENCH_DATASETS_ROWS", "1000000,5000000").split(",")]
 REPEATS = max(1, int(os.environ.get("BENCH_DATASETS_REPEATS", "3")))
@@ -91,17 +99,8 @@ def database_url() -> str:
     return os.environ.get("BENCH_DATASETS_URL") or catalog_url()
 
 
-@contextmanager
-def admin() -> Iterator:
-    import psycopg2  # only this benchmark's parent needs it
-
-    conn = psycopg2.connect(database_url(), connect_timeout=10)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            yield cur
-    finally:
-        conn.close()
+def admin():
+    return pg_cursor(database_url())
 
 
 @contextmanager

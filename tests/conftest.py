@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import pytest
@@ -31,6 +31,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 RABBITMQ_URL = os.environ.get("TEST_CELERY_BROKER_URL", "pyamqp://guest:guest@127.0.0.1:5672//")
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` carrying `password`: the local servers trust every connection and ignore it,
+    so a test can check that the password never shows."""
+    parts = urlsplit(url)
+    netloc = f"{parts.username}:{password}@{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def service_unavailable(service: str, error: Exception) -> None:

@@ -38,8 +38,12 @@ class PipelineSlice:
     label: str
 
 
-def _keys(outputs: Sequence[str]) -> str:
-    return " or ".join(f'key:"{name.replace(".", "/")}"' for name in outputs)
+def _either(terms: Sequence[str]) -> str:
+    return "(" + " or ".join(terms) + ")"
+
+
+def _key(dataset: str) -> str:
+    return f'key:"{dataset.replace(".", "/")}"'
 
 
 def plan_slice(
@@ -77,13 +81,13 @@ def plan_slice(
                 f"pipeline {name!r} has no node tagged {', '.join(map(repr, unknown))} "
                 f"(tags: {', '.join(sorted(declared)) or 'none'})"
             )
-        parts.append("(" + " or ".join(f'tag:"{t}"' for t in tags) + ")")
+        parts.append(_either([f'tag:"{t}"' for t in tags]))
     if from_nodes:
         outputs = [o for n in from_nodes for o in pipeline.node(n).outputs]
-        parts.append("(" + " or ".join(f"{k}+" for k in _keys(outputs).split(" or ")) + ")")
+        parts.append(_either([f"{_key(o)}+" for o in outputs]))
     if to_nodes:
         outputs = [o for n in to_nodes for o in pipeline.node(n).outputs]
-        parts.append("(" + " or ".join(f"+{k}" for k in _keys(outputs).split(" or ")) + ")")
+        parts.append(_either([f"+{_key(o)}" for o in outputs]))
     run_config: dict[str, Any] = {}
     try:
         overrides = parse_overrides(params)

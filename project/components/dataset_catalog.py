@@ -235,7 +235,9 @@ class DatasetCatalog(dg.Component, dg.Resolvable, dg.Model):
         catalog.check_names(mine, namespace=spaces)
         owned = {n for n in catalog.names() if owns(n)}
         databases = [
-            catalog.get(n) for n in sorted(owned) if catalog.get(n).type == "sql.DatabaseSource"
+            catalog.get(n)
+            for n in sorted(owned)
+            if catalog.explicit[n].get("type") == "sql.DatabaseSource"
         ]
         owned -= {d.name for d in databases}
         assets += [

@@ -15,6 +15,7 @@ from dagster._serdes import serialize_value
 
 from project.lib.crm import seed
 from project.settings import get_settings
+from tests.conftest import with_password
 
 SECRET = "Sekr3t-crm-pw"
 
@@ -126,7 +127,7 @@ def test_services_reads_the_same_tables_from_postgres_and_a_failing_table_is_nam
         # customers without its cursor column; order_events missing altogether
         cur.execute("CREATE TABLE crm.customers (customer_id int PRIMARY KEY, name text)")
     # The trust-authenticated server ignores the password: it only has to stay secret.
-    url = postgres_database.replace("postgres@", f"postgres:{SECRET}@")
+    url = with_password(postgres_database, SECRET)
     monkeypatch.setenv("CATALOG_ENV", "services")
     monkeypatch.setenv("CRM_PG_URL", url)
     result = _materialize(instance)

@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import dagster as dg
 import pytest
 
 from project.defs import sales
 from project.settings import get_settings
+from tests.conftest import with_password
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "lineage"))
 import openlineage_spec
@@ -258,12 +259,6 @@ def test_an_unreachable_endpoint_is_a_warning_not_a_failed_run(
     assert not [w for w in warnings if API_KEY in w]
 
 
-def _with_password(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = f"{parts.username}:{SECRET}@{parts.hostname}:{parts.port or 5432}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @pytest.mark.postgres
 @pytest.mark.mysql
 def test_no_credential_in_events_or_export(
@@ -277,7 +272,7 @@ def test_no_credential_in_events_or_export(
     """CATALOG_ENV=services with a password in the PostgreSQL URL: the tables are named by
     host, port, database, schema and table, and the password is nowhere."""
     monkeypatch.setenv("CATALOG_ENV", "services")
-    monkeypatch.setenv("SALES_PG_URL", _with_password(postgres_database))
+    monkeypatch.setenv("SALES_PG_URL", with_password(postgres_database, SECRET))
     mysql = f"mysql://root@{mysql_database['host']}:3306/{mysql_database['database']}"
     monkeypatch.setenv("SALES_MYSQL_URL", mysql)
     result = run_sales(instance)

@@ -6,7 +6,6 @@ read fails its step naming it and writes nothing; no credential leaks into event
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import pandas as pd
@@ -19,6 +18,7 @@ from dagster._serdes import serialize_value
 from project.defs import sales
 from project.lib.datasets import Catalog
 from project.settings import PROJECT_ROOT
+from tests.conftest import with_password
 
 # The shipped sample: 301 order lines, of which 5 fail validation (2 unknown customers, a
 # negative and an unreadable amount, a duplicate); 40 customers.
@@ -156,12 +156,6 @@ def test_an_unreadable_source_fails_its_step_naming_the_dataset_and_writes_nothi
     assert not (tmp_path / "sales" / "reports").exists()
 
 
-def _with_password(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = f"{parts.username}:{SECRET}@{parts.hostname}:{parts.port or 5432}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @pytest.mark.postgres
 @pytest.mark.mysql
 def test_services_environment_moves_the_same_assets_to_postgres_and_mariadb(
@@ -177,7 +171,7 @@ def test_services_environment_moves_the_same_assets_to_postgres_and_mariadb(
     one; the PostgreSQL URL carries a password (trust auth ignores it), which must appear
     in no event, metadata, run config or `catalog describe` output."""
     monkeypatch.setenv("CATALOG_ENV", "services")
-    monkeypatch.setenv("SALES_PG_URL", _with_password(postgres_database))
+    monkeypatch.setenv("SALES_PG_URL", with_password(postgres_database, SECRET))
     mysql_url = f"mysql://root@{mysql_database['host']}:3306/{mysql_database['database']}"
     monkeypatch.setenv("SALES_MYSQL_URL", mysql_url)
 

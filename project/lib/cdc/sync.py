@@ -37,6 +37,7 @@ from typing import Any
 import duckdb
 
 from project.lib.datasets.errors import DatasetError
+from project.lib.datasets.files import _ident as ident
 from project.lib.datasets.sources import SOURCE_ALIAS, DatabaseSource, SourceTable
 from project.lib.warehouse import quote_literal, transaction
 
@@ -84,10 +85,6 @@ class TableSync:
     target_rows: int = 0
     duration_s: float = 0.0
     columns: list[tuple[str, str]] = field(default_factory=list)
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def ensure_state(conn: duckdb.DuckDBPyConnection) -> None:

@@ -26,6 +26,7 @@ from project.lib.datasets import (  # noqa: F401 - databases, files, reports, so
 )
 from project.lib.datasets.base import REGISTRY, Dataset
 from project.lib.datasets.config import CatalogConfig, CatalogError, load, resolve_credentials
+from project.lib.datasets.errors import validation_problem
 
 # Fields holding paths, resolved against the project root when relative.
 _PATH_FIELDS = ("filepath", "path", "database")
@@ -159,15 +160,7 @@ class Catalog:
         try:
             dataset = cls.model_validate(values)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field_name = str(first["loc"][0]) if first["loc"] else None
-            # The whole path (`tables.orders.mode`), pydantic's "Value error, " dropped.
-            path = ".".join(str(part) for part in first["loc"]) or field_name
-            reason = str(first["msg"]).removeprefix("Value error, ")
-            problem = {
-                "missing": f"missing required field {path!r}",
-                "extra_forbidden": f"unknown field {path!r} for {entry['type']}",
-            }.get(first["type"], f"field {path!r}: {reason}" if path else reason)
+            problem, field_name = validation_problem(exc.errors(), owner=str(entry["type"]))
             raise self.config.error(origin or name, problem, field_name) from None
         self._rules(origin or name, entry)
         credentials = entry.get("credentials")

@@ -61,6 +61,35 @@ def kind_of(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme {scheme!r} (postgresql:// or mysql://)")
 
 
+def connection_url(dataset: Dataset, kind: str = "dataset") -> str:
+    """The `con` (or `url`) of the dataset's credentials, resolved now."""
+    values = dataset.credential_values()
+    url = values.get("con") or values.get("url")
+    if not url:
+        raise DatasetError(f"{kind} {dataset.name!r}: its credentials need a `con` URL")
+    return str(url)
+
+
+def url_secrets(url: str) -> list[str]:
+    """Strings that must never be shown: the URL and its password (as written, decoded)."""
+    password = urlsplit(url).password or ""
+    return [url, password, unquote(password)]
+
+
+def attach_url(
+    conn: duckdb.DuckDBPyConnection, url: str, alias: str, *, read_only: bool = False
+) -> None:
+    """Attach a PostgreSQL or MySQL database as `alias`, its credentials as a DuckDB secret
+    (never in the ATTACH string, which `duckdb_databases()` shows)."""
+    kind = kind_of(url)
+    options = ", ".join(
+        f"{key} '{quote_literal(value)}'" for key, value in _secret_values(kind, url).items()
+    )
+    conn.execute(f"CREATE OR REPLACE TEMPORARY SECRET {alias}_secret (TYPE {kind}, {options})")
+    mode = ", READ_ONLY" if read_only else ""
+    conn.execute(f"ATTACH '' AS {alias} (TYPE {kind}, SECRET {alias}_secret{mode})")
+
+
 def scrub(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret:
@@ -92,20 +121,14 @@ class TableDataset(Dataset):
 
     # Connection.
     def url(self) -> str:
-        values = self.credential_values()
-        url = values.get("con") or values.get("url")
-        if not url:
-            raise DatasetError(f"dataset {self.name!r}: its credentials need a `con` URL")
-        return str(url)
+        return connection_url(self)
 
     def secrets(self) -> list[str]:
         """Strings that must never be shown: the URL and its password."""
         try:
-            url = self.url()
+            return url_secrets(self.url())
         except DatasetError:
             return []
-        password = urlsplit(url).password
-        return [url, password or "", unquote(password or "")]
 
     @contextmanager
     def attached(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -126,13 +149,7 @@ class TableDataset(Dataset):
             conn.close()
 
     def attach(self, conn: duckdb.DuckDBPyConnection) -> None:
-        url = self.url()
-        kind = kind_of(url)
-        options = ", ".join(
-            f"{key} '{quote_literal(value)}'" for key, value in _secret_values(kind, url).items()
-        )
-        conn.execute(f"CREATE TEMPORARY SECRET dataset_secret (TYPE {kind}, {options})")
-        conn.execute(f"ATTACH '' AS {ALIAS} (TYPE {kind}, SECRET dataset_secret)")
+        attach_url(conn, self.url(), ALIAS)
 
     @property
     def schema_name(self) -> str:

@@ -47,5 +47,20 @@ class PipelineError(CatalogError):
         return str(self.args[0])
 
 
+def validation_problem(errors: list[dict], owner: str = "") -> tuple[str, str | None]:
+    """The first of pydantic's `errors()` as one phrase, and the top-level field it is in
+    (whose line the message points at): the whole path (`tables.orders.mode`), pydantic's
+    "Value error, " prefix dropped, `owner` (a type name) after an unknown field."""
+    first = errors[0]
+    top = str(first["loc"][0]) if first["loc"] else None
+    path = ".".join(str(part) for part in first["loc"]) or top
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "missing":
+        return f"missing required field {path!r}", top
+    if first["type"] == "extra_forbidden":
+        return f"unknown field {path!r}{f' for {owner}' if owner else ''}", top
+    return (f"field {path!r}: {reason}" if path else reason), top
+
+
 class DatasetError(RuntimeError):
     """A dataset could not be read or written; the message names it and the cause."""

@@ -48,7 +48,12 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from project.lib.datasets import config
-from project.lib.datasets.errors import CatalogError, DatasetError, PipelineError
+from project.lib.datasets.errors import (
+    CatalogError,
+    DatasetError,
+    PipelineError,
+    validation_problem,
+)
 
 PIPELINES_FOLDER = "pipelines"
 PARAMETERS_PATTERNS = (
@@ -285,17 +290,6 @@ def _value_node(node: yaml.Node | None, name: str) -> yaml.Node | None:
     return None
 
 
-def _problem(exc: ValidationError) -> tuple[str, str | None]:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or None
-    top = str(first["loc"][0]) if first["loc"] else None
-    if first["type"] == "missing":
-        return f"missing required field {where!r}", top
-    if first["type"] == "extra_forbidden":
-        return f"unknown field {where!r}", top
-    return f"field {where!r}: {first['msg']}", top
-
-
 def _function(path: str, fail: Callable[[str], PipelineError]) -> Callable[..., Any]:
     module_name, _, attr = path.rpartition(".")
     if not module_name:
@@ -352,7 +346,7 @@ def _node(pipeline: str, file: Path, raw: Any, yaml_node: yaml.Node | None, line
     try:
         fields = _NodeFields.model_validate(raw)
     except ValidationError as exc:
-        message, at = _problem(exc)
+        message, at = validation_problem(exc.errors())
         raise fail(message, at, str(raw.get("name") or raw.get("func") or "")) from None
     func = _function(fields.func, lambda m: fail(m, "func", fields.name or fields.func))
     name = fields.name or getattr(func, "__name__", "")
@@ -432,7 +426,7 @@ def read_pipeline(path: Path) -> Pipeline:
     try:
         fields = _PipelineFields.model_validate(raw)
     except ValidationError as exc:
-        message, at = _problem(exc)
+        message, at = validation_problem(exc.errors())
         raise PipelineError(
             message, file=path, line=_field_line(body, at or "", line), pipeline=name
         ) from None

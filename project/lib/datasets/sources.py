@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import duckdb
 import pandas as pd
@@ -43,7 +43,13 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from project.lib.datasets.base import Dataset, DatasetError, register
-from project.lib.datasets.databases import _secret_values, kind_of, scrub
+from project.lib.datasets.databases import (
+    attach_url,
+    connection_url,
+    kind_of,
+    scrub,
+    url_secrets,
+)
 from project.lib.extensions import connection_config
 from project.lib.warehouse import quote_literal
 
@@ -97,21 +103,15 @@ class DatabaseSource(Dataset):
         return "sqlite" if self.database else kind_of(self.url())
 
     def url(self) -> str:
-        values = self.credential_values()
-        url = values.get("con") or values.get("url")
-        if not url:
-            raise DatasetError(f"source {self.name!r}: its credentials need a `con` URL")
-        return str(url)
+        return connection_url(self, "source")
 
     def secrets(self) -> list[str]:
         if self.database:
             return []
         try:
-            url = self.url()
+            return url_secrets(self.url())
         except DatasetError:
             return []
-        password = urlsplit(url).password or ""
-        return [url, password, unquote(password)]
 
     @property
     def warehouse_schema(self) -> str:
@@ -147,16 +147,8 @@ class DatabaseSource(Dataset):
                     f"ATTACH '{quote_literal(self.database)}' AS {alias} (TYPE sqlite, READ_ONLY)"
                 )
                 return
-            kind = self.kind
-            options = ", ".join(
-                f"{key} '{quote_literal(value)}'"
-                for key, value in _secret_values(kind, self.url()).items()
-            )
-            conn.execute(
-                f"CREATE OR REPLACE TEMPORARY SECRET {alias}_secret (TYPE {kind}, {options})"
-            )
-            conn.execute(f"ATTACH '' AS {alias} (TYPE {kind}, SECRET {alias}_secret, READ_ONLY)")
-            if kind == "mysql":  # WHERE cursor >= x is sent to MySQL, not filtered here
+            attach_url(conn, self.url(), alias, read_only=True)
+            if self.kind == "mysql":  # WHERE cursor >= x is sent to MySQL, not filtered here
                 conn.execute("SET mysql_experimental_filter_pushdown = true")
         except duckdb.Error as exc:
             raise DatasetError(
