@@ -59,6 +59,7 @@ EXPECTED_FORMS: dict[str, str] = {
     "WAREHOUSE_DATA_PATH": "a directory path for the lake's Parquet files",
     "WAREHOUSE_WRITERS": "a whole number of concurrent writers on ducklake, 1 to 64",
     "EXPORTS_DIR": "a directory path (absolute, or relative to the repository root)",
+    "SHOP_LANDING_DIR": "a directory path (absolute, or relative to the repository root)",
     "DAGSTER_HOME": "a directory path (absolute, or relative to the repository root)",
     "DAGSTER_PG_URL": "a URL like postgresql://user:password@host:5432/dbname",
     "PNCP_BASE_URL": "an http(s) URL like https://pncp.gov.br/api/consulta",
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     warehouse_data_path: Path | None = Field(None, alias="WAREHOUSE_DATA_PATH")
     warehouse_writers: int = Field(4, ge=1, le=64, alias="WAREHOUSE_WRITERS")
     exports_dir: Path | None = Field(None, alias="EXPORTS_DIR")
+    shop_landing_dir: Path | None = Field(None, alias="SHOP_LANDING_DIR")
     dagster_home: Path = Field(Path(".dagster_home"), alias="DAGSTER_HOME")
     dagster_pg_url: SecretStr | None = Field(None, alias="DAGSTER_PG_URL")
     pncp_base_url: str = Field("https://pncp.gov.br/api/consulta", alias="PNCP_BASE_URL")
@@ -232,6 +234,11 @@ class Settings(BaseSettings):
     @property
     def exports(self) -> Path:
         return _resolve(self.exports_dir or self.data_path / "exports")
+
+    @property
+    def shop_landing(self) -> Path:
+        """The shop's landing folder: one sub-folder of files per source."""
+        return _resolve(self.shop_landing_dir or self.data_path / "shop" / "landing")
 
     @property
     def json_log_file(self) -> Path:

@@ -82,6 +82,7 @@ def _isolated_settings(
         "WAREHOUSE_CATALOG_SCHEMA",
         "WAREHOUSE_DATA_PATH",
         "EXPORTS_DIR",
+        "SHOP_LANDING_DIR",
         "DAGSTER_PG_URL",
         "LOG_FORMAT",
     ):
