@@ -20,6 +20,7 @@ for _module in (
     "catalog_cmds",
     "runs_cmds",
     "lineage_cmds",
+    "landing_cmds",
 ):
     importlib.import_module(f"project.cli.{_module}")
 

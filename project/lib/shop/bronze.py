@@ -180,7 +180,9 @@ def _cause(exc: BaseException) -> str:
     """The error in one line, without the file's bytes (binary garbage is not a message)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     kept = [line for line in lines if not line.startswith(("Original Line", "Possible Solution"))]
-    return f"{type(exc).__name__}: {' '.join(kept)[:300]}"
+    # JSON lines are read as one-column CSV: say "line", not "CSV Error on Line".
+    text = " ".join(kept).replace("CSV Error on Line", "error on line")
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def read_file(conn: duckdb.DuckDBPyConnection, source: LandingSource, path: Path) -> _Read:
