@@ -1,0 +1,252 @@
+"""Change feeds of a dimension (customers, products): inserts, updates, deletes over time.
+
+A `Cast` is a dimension's state after a batch (kept in the manifest folder so the next
+batch updates entities that exist, with their current values, and continues each key's
+`seq`). `evolve` plays one batch: new entities are inserted at times spread over the
+window (the first batch back-dates them up to 30 days, so the first orders have
+customers), then updates and deletes hit entities alive at their time. Updates are few
+(thousands), so they run as a loop over current values; inserts are drawn as arrays.
+
+The `Timeline` answers "was entity e usable at time t, at which price" for the orders,
+so orders never reference a customer before its insert or after its delete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from project.simulators.shop.draws import DAY
+from project.simulators.shop.pools import Pools
+
+INSERT, UPDATE, DELETE = "insert", "update", "delete"
+BACKFILL = 30 * DAY  # a first batch's entities existed before its window
+
+
+class Model(Protocol):
+    """What differs between customers and products."""
+
+    prefix: str  # id prefix, e.g. "C"
+    width: int  # id digits
+    attrs: tuple[str, ...]  # tracked values, in landing order
+    kinds: tuple[tuple[str, float], ...]  # update kinds and their shares
+    delete_share: float
+
+    def new(self, rng: np.random.Generator, n: int, pools: Pools) -> dict[str, np.ndarray]: ...
+
+    def update(
+        self, kind: str, current: dict[str, Any], rng: np.random.Generator, pools: Pools
+    ) -> dict[str, Any]: ...
+
+    def usable(self, attrs: dict[str, np.ndarray]) -> np.ndarray:
+        """Whether an alive entity can be referenced (a product must be active)."""
+        ...
+
+    def render(self, attrs: dict[str, np.ndarray]) -> dict[str, pa.Array]:
+        """The tracked values as landed text."""
+        ...
+
+
+@dataclass
+class Cast:
+    """A dimension after a batch: entity numbers ascending, their seq, deleted flag, values."""
+
+    numbers: np.ndarray
+    seq: np.ndarray
+    deleted: np.ndarray
+    attrs: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls, model: Model) -> Cast:
+        none = np.empty(0, np.int64)
+        return cls(none, none, np.empty(0, bool), {a: np.empty(0, object) for a in model.attrs})
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def write(self, path: Path) -> None:
+        columns = {"number": self.numbers, "seq": self.seq, "deleted": self.deleted}
+        pq.write_table(pa.table({**columns, **self.attrs}), path)
+
+    @classmethod
+    def read(cls, path: Path, model: Model) -> Cast:
+        table = pq.read_table(path)
+
+        def column(name: str) -> np.ndarray:
+            return table.column(name).to_numpy(zero_copy_only=False)
+
+        return cls(
+            numbers=column("number").astype(np.int64),
+            seq=column("seq").astype(np.int64),
+            deleted=column("deleted").astype(bool),
+            attrs={a: column(a) for a in model.attrs},
+        )
+
+
+@dataclass
+class Feed:
+    """One batch's changes in delivery (time) order; values still as arrays, not text."""
+
+    entity: np.ndarray  # index into the cast (0-based, by number)
+    numbers: np.ndarray
+    op: np.ndarray  # object: insert | update | delete
+    seq: np.ndarray
+    changed_at: np.ndarray  # epoch seconds
+    attrs: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.entity)
+
+
+class Timeline:
+    """Each entity's usability and values over the batch, for as-of lookups."""
+
+    def __init__(
+        self,
+        feed: Feed,
+        numbers: np.ndarray,
+        start_usable: np.ndarray,
+        start_attrs: dict[str, np.ndarray],
+        model: Model,
+    ) -> None:
+        self.numbers = numbers  # entity index -> id number
+        order = np.lexsort((np.arange(len(feed)), feed.changed_at, feed.entity))
+        self.entity = feed.entity[order]
+        self.time = feed.changed_at[order]
+        attrs = {a: v[order] for a, v in feed.attrs.items()}
+        self.usable = (feed.op[order] != DELETE) & model.usable(attrs)
+        self.attrs = attrs
+        self.start_usable = start_usable
+        self.start_attrs = start_attrs
+        self._base = int(self.time.min()) if len(self.time) else 0
+        self._keys = self._key(self.entity, self.time)
+
+    def _key(self, entity: np.ndarray, time: np.ndarray) -> np.ndarray:
+        return (entity.astype(np.int64) << 34) + (np.asarray(time, np.int64) - self._base + 1)
+
+    def _latest(self, entity: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """Index of the entity's last change at or before `time`, or -1."""
+        if not len(self._keys):
+            return np.full(len(entity), -1)
+        i = np.searchsorted(self._keys, self._key(entity, np.maximum(time, self._base)), "right")
+        i -= 1
+        hit = (i >= 0) & (self.entity[np.maximum(i, 0)] == entity) & (time >= self._base)
+        return np.where(hit, i, -1)
+
+    def usable_at(self, entity: np.ndarray, time: np.ndarray) -> np.ndarray:
+        i = self._latest(entity, time)
+        return np.where(i >= 0, self.usable[np.maximum(i, 0)], self.start_usable[entity])
+
+    def value_at(self, attr: str, entity: np.ndarray, time: np.ndarray) -> np.ndarray:
+        i = self._latest(entity, time)
+        return np.where(i >= 0, self.attrs[attr][np.maximum(i, 0)], self.start_attrs[attr][entity])
+
+    def pick(
+        self, rng: np.random.Generator, time: np.ndarray, skew: float, what: str
+    ) -> np.ndarray:
+        """Entities usable at each `time`, older ones favoured (index ~ n * u**skew)."""
+        n = len(self.start_usable)
+        out = np.empty(len(time), np.int64)
+        todo = np.arange(len(time))
+        for _ in range(100):
+            if not len(todo):
+                return out
+            candidate = np.floor(n * rng.random(len(todo)) ** skew).astype(np.int64)
+            ok = self.usable_at(candidate, time[todo])
+            out[todo[ok]] = candidate[ok]
+            todo = todo[~ok]
+        if not len(todo):
+            return out
+        raise ValueError(f"no {what} to reference at {len(todo)} event times; add more")
+
+
+def evolve(
+    model: Model,
+    cast: Cast,
+    inserts: int,
+    changes: int,
+    window: tuple[int, int],
+    rng: np.random.Generator,
+    pools: Pools,
+) -> tuple[Feed, Cast, Timeline]:
+    """One batch of a dimension: its feed, the cast after it, and its timeline."""
+    start, end = window
+    n0 = len(cast)
+    first_number = int(cast.numbers[-1]) + 1 if n0 else 1
+    backfill = BACKFILL if not (~cast.deleted).any() else 0
+    born_new = np.sort(rng.integers(start - backfill, end, inserts))
+    new = model.new(rng, inserts, pools)
+    current = {a: np.concatenate([cast.attrs[a].astype(new[a].dtype), new[a]]) for a in model.attrs}
+    start_attrs = {a: v.copy() for a, v in current.items()}
+    seq = np.concatenate([cast.seq, np.zeros(inserts, np.int64)])
+    deleted = np.concatenate([cast.deleted, np.zeros(inserts, bool)])
+    start_usable = np.concatenate(
+        [~cast.deleted & model.usable(cast.attrs), np.zeros(inserts, bool)]
+    )
+    born = np.concatenate([np.full(n0, start - backfill - 1, np.int64), born_new])
+
+    # Inserts, as arrays.
+    new_entities = np.arange(n0, n0 + inserts)
+    seq[new_entities] = 1
+    rows_entity = [new_entities]
+    rows_op = [np.full(inserts, INSERT, object)]
+    rows_seq = [np.ones(inserts, np.int64)]
+    rows_time = [born_new]
+    rows_attrs = {a: [new[a]] for a in model.attrs}
+
+    # Updates and deletes, one by one in time order over the current values.
+    candidates = np.flatnonzero(~deleted)
+    entity = candidates[rng.integers(0, max(len(candidates), 1), changes if len(candidates) else 0)]
+    low = np.maximum(start, born[entity] + 60)
+    keep = low < end
+    entity, low = entity[keep], low[keep]
+    when = low + np.floor(rng.random(len(entity)) * (end - low)).astype(np.int64)
+    is_delete = rng.random(len(entity)) < model.delete_share
+    kind_names = [k for k, _ in model.kinds]
+    shares = np.array([s for _, s in model.kinds])
+    kinds = rng.choice(len(kind_names), size=len(entity), p=shares / shares.sum())
+    changed: dict[str, list] = {"entity": [], "op": [], "seq": [], "time": []}
+    changed_attrs: dict[str, list] = {a: [] for a in model.attrs}
+    for i in np.lexsort((np.arange(len(entity)), when)):
+        e = int(entity[i])
+        if deleted[e]:
+            continue
+        seq[e] += 1
+        if is_delete[i]:
+            deleted[e] = True
+            op = DELETE
+        else:
+            now = {a: current[a][e] for a in model.attrs}
+            for a, v in model.update(kind_names[kinds[i]], now, rng, pools).items():
+                current[a][e] = v
+            op = UPDATE
+        for key, value in (("entity", e), ("op", op), ("seq", seq[e]), ("time", when[i])):
+            changed[key].append(value)
+        for a in model.attrs:
+            changed_attrs[a].append(current[a][e])
+    rows_entity.append(np.array(changed["entity"], np.int64))
+    rows_op.append(np.array(changed["op"], object))
+    rows_seq.append(np.array(changed["seq"], np.int64))
+    rows_time.append(np.array(changed["time"], np.int64))
+    for a in model.attrs:
+        rows_attrs[a].append(np.array(changed_attrs[a], dtype=current[a].dtype))
+
+    all_time = np.concatenate(rows_time)
+    order = np.argsort(all_time, kind="stable")
+    all_entity = np.concatenate(rows_entity)[order]
+    numbers = np.concatenate([cast.numbers, np.arange(first_number, first_number + inserts)])
+    feed = Feed(
+        entity=all_entity,
+        numbers=numbers[all_entity],
+        op=np.concatenate(rows_op)[order],
+        seq=np.concatenate(rows_seq)[order],
+        changed_at=all_time[order],
+        attrs={a: np.concatenate(v)[order] for a, v in rows_attrs.items()},
+    )
+    after = Cast(numbers=numbers, seq=seq, deleted=deleted, attrs=current)
+    return feed, after, Timeline(feed, numbers, start_usable, start_attrs, model)
