@@ -26,9 +26,9 @@ METHODS, METHOD_SHARES = ("card", "pix", "boleto"), (0.55, 0.35, 0.10)
 DEVICES, DEVICE_SHARES = ("mobile", "desktop", "tablet"), (0.6, 0.33, 0.07)
 FUNNEL = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
 PAGES = ("/", None, "/cart", "/checkout", "/checkout/confirmation")  # None: /p/<product>
-BUYER_STEPS = (0.45, 0.25, 0.15, 0.10, 0.05)  # a buying session's last 1..5 funnel steps
+BUYER_STEPS = (0.55, 0.25, 0.10, 0.07, 0.03)  # a buying session's last 1..5 funnel steps
 BROWSER_STEPS = (0.6, 0.25, 0.10, 0.05)  # a browsing session's first 1..4 funnel steps
-BROWSE_PER_ORDER = 0.6
+BROWSE_PER_ORDER = 0.45
 KNOWN_BROWSER = 0.5  # browsing sessions of a logged-in customer
 
 # Payment attempts by pattern; an order's status decides which patterns it can have.

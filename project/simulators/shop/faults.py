@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import pyarrow.compute as pc
 
 from project.simulators.shop import render, text
 from project.simulators.shop.draws import DAY, stream
-from project.simulators.shop.landing import Sink, file_name
+from project.simulators.shop.landing import Landing, Sink, file_name
 from project.simulators.shop.sources import Fault, Source
 from project.simulators.shop.spec import ShopSpec
 
@@ -78,7 +77,7 @@ class SourceWriter:
         self,
         source: Source,
         spec: ShopSpec,
-        root: Path,
+        landing: Landing,
         log: FaultLog,
         windows: list[tuple[int, int]],
     ) -> None:
@@ -94,10 +93,8 @@ class SourceWriter:
         self._cut = np.cumsum([spec.rate(f) for f in self.row_faults])
         self.file_faults = self._file_faults(len(windows))
         self.sinks = [
-            Sink(
-                root,
+            landing.sink(
                 f"{source.name}/{file_name(spec.batch, k, source.ext, spec.gzip)}",
-                spec.gzip,
                 render.csv_header(self._columns(k)) if source.format == "csv" else b"",
             )
             for k in range(len(windows))

@@ -9,6 +9,7 @@ know which customers and products exist at each moment.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -27,7 +28,7 @@ from project.simulators.shop.draws import DAY, Profile, stream
 from project.simulators.shop.entities import Cast, Feed, Model, evolve
 from project.simulators.shop.facts import Counters, chunk
 from project.simulators.shop.faults import NONE, FaultLog, SourceWriter
-from project.simulators.shop.landing import batch_files
+from project.simulators.shop.landing import Landing, batch_files
 from project.simulators.shop.pools import pools
 from project.simulators.shop.products import Products
 from project.simulators.shop.sources import FACTS, FEEDS, SOURCES, Fault
@@ -137,7 +138,8 @@ def generate(root: Path | str, spec: ShopSpec) -> GeneratedBatch:
     bounds = start + (end - start) * np.arange(files + 1) // files
     windows = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
     log = FaultLog()
-    writers = {name: SourceWriter(SOURCES[name], spec, root, log, windows) for name in SOURCES}
+    landing = Landing(root, spec.gzip)
+    writers = {name: SourceWriter(SOURCES[name], spec, landing, log, windows) for name in SOURCES}
     counters = Counters(**prior.next) if prior else Counters()
     profile = Profile(start, end)
     mass = profile.mass(bounds.astype(np.float64))
@@ -170,8 +172,13 @@ def generate(root: Path | str, spec: ShopSpec) -> GeneratedBatch:
         for writer in writers.values():
             for sink in writer.sinks:
                 sink.close()
-                (root / sink.relative).unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            landing.close()
+        for writer in writers.values():
+            for sink in writer.sinks:
+                sink.path.unlink(missing_ok=True)
         raise
+    landing.close()
 
     record = {
         "batch": spec.batch,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from project.simulators.shop.entities import Cast, Model
 from project.simulators.shop.landing import MANIFEST_DIR
 
@@ -76,5 +78,5 @@ def write(root: Path, batch: int, record: dict[str, Any], casts: dict[str, Cast]
     path.parent.mkdir(parents=True, exist_ok=True)
     for name, cast in casts.items():
         cast.write(_cast_path(root, batch, name))
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
     return path
