@@ -139,12 +139,19 @@ class Timeline:
         return np.where(hit, i, -1)
 
     def usable_at(self, entity: np.ndarray, time: np.ndarray) -> np.ndarray:
-        i = self._latest(entity, time)
-        return np.where(i >= 0, self.usable[np.maximum(i, 0)], self.start_usable[entity])
+        return self._as_of(self.usable, self.start_usable, entity, time)
 
     def value_at(self, attr: str, entity: np.ndarray, time: np.ndarray) -> np.ndarray:
+        return self._as_of(self.attrs[attr], self.start_attrs[attr], entity, time)
+
+    def _as_of(
+        self, changed: np.ndarray, start: np.ndarray, entity: np.ndarray, time: np.ndarray
+    ) -> np.ndarray:
+        """The value after the entity's last change at or before `time`, else at start."""
+        if not len(changed):
+            return start[entity]
         i = self._latest(entity, time)
-        return np.where(i >= 0, self.attrs[attr][np.maximum(i, 0)], self.start_attrs[attr][entity])
+        return np.where(i >= 0, changed[np.maximum(i, 0)], start[entity])
 
     def pick(
         self, rng: np.random.Generator, time: np.ndarray, skew: float, what: str
