@@ -158,6 +158,8 @@ class Timeline:
     ) -> np.ndarray:
         """Entities usable at each `time`, older ones favoured (index ~ n * u**skew)."""
         n = len(self.start_usable)
+        if not n and len(time):
+            raise ValueError(f"no {what} to reference: this batch and the ones before add none")
         out = np.empty(len(time), np.int64)
         todo = np.arange(len(time))
         for _ in range(100):
@@ -185,75 +187,88 @@ def evolve(
     start, end = window
     n0 = len(cast)
     first_number = int(cast.numbers[-1]) + 1 if n0 else 1
+    numbers = np.concatenate([cast.numbers, np.arange(first_number, first_number + inserts)])
     backfill = BACKFILL if not (~cast.deleted).any() else 0
-    born_new = np.sort(rng.integers(start - backfill, end, inserts))
+    born = np.sort(rng.integers(start - backfill, end, inserts))
     new = model.new(rng, inserts, pools)
-    current = {a: np.concatenate([cast.attrs[a].astype(new[a].dtype), new[a]]) for a in model.attrs}
-    start_attrs = {a: v.copy() for a, v in current.items()}
-    seq = np.concatenate([cast.seq, np.zeros(inserts, np.int64)])
-    deleted = np.concatenate([cast.deleted, np.zeros(inserts, bool)])
+    values = {a: np.concatenate([cast.attrs[a].astype(new[a].dtype), new[a]]) for a in model.attrs}
+    start_attrs = {a: v.copy() for a, v in values.items()}
     start_usable = np.concatenate(
         [~cast.deleted & model.usable(cast.attrs), np.zeros(inserts, bool)]
     )
-    born = np.concatenate([np.full(n0, start - backfill - 1, np.int64), born_new])
+    after = Cast(
+        numbers=numbers,
+        seq=np.concatenate([cast.seq, np.ones(inserts, np.int64)]),
+        deleted=np.concatenate([cast.deleted, np.zeros(inserts, bool)]),
+        attrs=values,
+    )
+    inserted = {
+        "entity": np.arange(n0, n0 + inserts),
+        "op": np.full(inserts, INSERT, object),
+        "seq": np.ones(inserts, np.int64),
+        "changed_at": born,
+        **new,
+    }
+    since = np.concatenate([np.full(n0, start - backfill - 1, np.int64), born])
+    changed = _play_changes(model, after, since, changes, window, rng, pools)
+    rows = {k: np.concatenate([inserted[k], changed[k]]) for k in inserted}
+    order = np.argsort(rows["changed_at"], kind="stable")
+    rows = {k: v[order] for k, v in rows.items()}
+    feed = Feed(
+        entity=rows["entity"],
+        numbers=numbers[rows["entity"]],
+        op=rows["op"],
+        seq=rows["seq"],
+        changed_at=rows["changed_at"],
+        attrs={a: rows[a] for a in model.attrs},
+    )
+    return feed, after, Timeline(feed, numbers, start_usable, start_attrs, model)
 
-    # Inserts, as arrays.
-    new_entities = np.arange(n0, n0 + inserts)
-    seq[new_entities] = 1
-    rows_entity = [new_entities]
-    rows_op = [np.full(inserts, INSERT, object)]
-    rows_seq = [np.ones(inserts, np.int64)]
-    rows_time = [born_new]
-    rows_attrs = {a: [new[a]] for a in model.attrs}
 
-    # Updates and deletes, one by one in time order over the current values.
-    candidates = np.flatnonzero(~deleted)
-    entity = candidates[rng.integers(0, max(len(candidates), 1), changes if len(candidates) else 0)]
-    low = np.maximum(start, born[entity] + 60)
-    keep = low < end
-    entity, low = entity[keep], low[keep]
+def _play_changes(
+    model: Model,
+    cast: Cast,
+    since: np.ndarray,
+    changes: int,
+    window: tuple[int, int],
+    rng: np.random.Generator,
+    pools: Pools,
+) -> dict[str, np.ndarray]:
+    """Updates and deletes of entities alive in the window, applied to `cast` in time
+    order (a change comes a minute or more after its entity's insert at `since`)."""
+    start, end = window
+    alive = np.flatnonzero(~cast.deleted)
+    entity = alive[rng.integers(0, max(len(alive), 1), changes if len(alive) else 0)]
+    low = np.maximum(start, since[entity] + 60)
+    entity, low = entity[low < end], low[low < end]
     when = low + np.floor(rng.random(len(entity)) * (end - low)).astype(np.int64)
     is_delete = rng.random(len(entity)) < model.delete_share
     kind_names = [k for k, _ in model.kinds]
     shares = np.array([s for _, s in model.kinds])
     kinds = rng.choice(len(kind_names), size=len(entity), p=shares / shares.sum())
-    changed: dict[str, list] = {"entity": [], "op": [], "seq": [], "time": []}
-    changed_attrs: dict[str, list] = {a: [] for a in model.attrs}
+    out: dict[str, list[Any]] = {k: [] for k in ("entity", "op", "seq", "changed_at")}
+    images: dict[str, list[Any]] = {a: [] for a in model.attrs}
     for i in np.lexsort((np.arange(len(entity)), when)):
         e = int(entity[i])
-        if deleted[e]:
+        if cast.deleted[e]:
             continue
-        seq[e] += 1
+        cast.seq[e] += 1
         if is_delete[i]:
-            deleted[e] = True
-            op = DELETE
+            cast.deleted[e] = True
         else:
-            now = {a: current[a][e] for a in model.attrs}
+            now = {a: cast.attrs[a][e] for a in model.attrs}
             for a, v in model.update(kind_names[kinds[i]], now, rng, pools).items():
-                current[a][e] = v
-            op = UPDATE
-        for key, value in (("entity", e), ("op", op), ("seq", seq[e]), ("time", when[i])):
-            changed[key].append(value)
+                cast.attrs[a][e] = v
+        for key, value in zip(
+            out, (e, DELETE if is_delete[i] else UPDATE, cast.seq[e], when[i]), strict=True
+        ):
+            out[key].append(value)
         for a in model.attrs:
-            changed_attrs[a].append(current[a][e])
-    rows_entity.append(np.array(changed["entity"], np.int64))
-    rows_op.append(np.array(changed["op"], object))
-    rows_seq.append(np.array(changed["seq"], np.int64))
-    rows_time.append(np.array(changed["time"], np.int64))
-    for a in model.attrs:
-        rows_attrs[a].append(np.array(changed_attrs[a], dtype=current[a].dtype))
-
-    all_time = np.concatenate(rows_time)
-    order = np.argsort(all_time, kind="stable")
-    all_entity = np.concatenate(rows_entity)[order]
-    numbers = np.concatenate([cast.numbers, np.arange(first_number, first_number + inserts)])
-    feed = Feed(
-        entity=all_entity,
-        numbers=numbers[all_entity],
-        op=np.concatenate(rows_op)[order],
-        seq=np.concatenate(rows_seq)[order],
-        changed_at=all_time[order],
-        attrs={a: np.concatenate(v)[order] for a, v in rows_attrs.items()},
-    )
-    after = Cast(numbers=numbers, seq=seq, deleted=deleted, attrs=current)
-    return feed, after, Timeline(feed, numbers, start_usable, start_attrs, model)
+            images[a].append(cast.attrs[a][e])
+    return {
+        "entity": np.array(out["entity"], np.int64),
+        "op": np.array(out["op"], object),
+        "seq": np.array(out["seq"], np.int64),
+        "changed_at": np.array(out["changed_at"], np.int64),
+        **{a: np.array(images[a], dtype=cast.attrs[a].dtype) for a in model.attrs},
+    }

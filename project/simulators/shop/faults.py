@@ -36,7 +36,8 @@ ROW_FAULTS = (
     Fault.DUPLICATES,
     Fault.OUT_OF_ORDER,
 )
-NONE = -1
+NONE = -1  # a record without a row fault
+_ABSENT = -2  # the code of a fault not requested: matches no record
 
 
 class FaultLog:
@@ -73,6 +74,8 @@ class _Pending:
 
 
 class SourceWriter:
+    """One source's files in this batch (one per time slice) and its faults."""
+
     def __init__(
         self,
         source: Source,
@@ -91,6 +94,9 @@ class SourceWriter:
             if spec.rate(f) > 0 and source.supports(f) and not source.per_file(f)
         ]
         self._cut = np.cumsum([spec.rate(f) for f in self.row_faults])
+        # Unused unless the source supports the fault (`supports` checks these are set).
+        self.extra = source.extra or ("", ())
+        self.rename = source.rename or ("", "")
         self.file_faults = self._file_faults(len(windows))
         self.sinks = [
             landing.sink(
@@ -118,10 +124,10 @@ class SourceWriter:
         """The header of file `k`: the contract's, renamed or extended by file faults."""
         columns = list(self.source.columns)
         if Fault.RENAMED_COLUMN in self.file_faults[k]:
-            old, new = self.source.rename  # type: ignore[misc]
+            old, new = self.rename
             columns[columns.index(old)] = new
         if Fault.EXTRA_COLUMN in self.file_faults[k]:
-            columns.append(self.source.extra[0])  # type: ignore[index]
+            columns.append(self.extra[0])
         return columns
 
     @property
@@ -140,7 +146,8 @@ class SourceWriter:
         return np.where(code < len(self.row_faults), code, NONE).astype(np.int8)
 
     def code(self, fault: Fault) -> int:
-        return self.row_faults.index(fault) if fault in self.row_faults else -2
+        """The code `assign` gives records with `fault`."""
+        return self.row_faults.index(fault) if fault in self.row_faults else _ABSENT
 
     def ids(self, frame: Frame, rows: np.ndarray) -> list[str]:
         """How the manifest names records: event_id, or `key:seq` in a change feed."""
@@ -163,13 +170,12 @@ class SourceWriter:
         frame = dict(frame)
         self._value_faults(rng, k, frame, codes, first)
         if Fault.EXTRA_COLUMN in self.file_faults[k]:
-            name, samples = self.source.extra  # type: ignore[misc]
-            frame[name] = self._extra_values(rng, samples, n)
+            frame[self.extra[0]] = self._extra_values(rng, self.extra[1], n)
         data = self._render(rng, k, frame, codes, first)
         sink.write(data, n)
-        for fault in (Fault.OUT_OF_ORDER,):
-            rows = np.flatnonzero(codes == self.code(fault))
-            self._log_rows(fault, frame, rows, first, sink)
+        # Out-of-order changes were placed by the caller; only their lines are known here.
+        late = np.flatnonzero(codes == self.code(Fault.OUT_OF_ORDER))
+        self._log_rows(Fault.OUT_OF_ORDER, frame, late, first, sink)
         duplicated = np.flatnonzero(codes == self.code(Fault.DUPLICATES))
         if len(duplicated):
             targets = np.minimum(k + (rng.random(len(duplicated)) < 0.5), len(self.sinks) - 1)
@@ -261,7 +267,7 @@ class SourceWriter:
             return b"\n".join(lines)
         lines = render.json_lines(frame, source.text, source.bare)
         if len(extra):
-            name, samples = source.extra  # type: ignore[misc]
+            name, samples = self.extra
             values = np.array(samples, object)[rng.integers(0, len(samples), len(extra))]
             selected = lines.take(pa.array(extra, pa.int64()))
             edited = pc.binary_join_element_wise(
@@ -291,7 +297,7 @@ class SourceWriter:
             frame = dict(pending.frame)
             n = len(pending.lines)
             if Fault.EXTRA_COLUMN in self.file_faults[k]:
-                frame[self.source.extra[0]] = pa.nulls(n, pa.string())  # type: ignore[index]
+                frame[self.extra[0]] = pa.nulls(n, pa.string())
             first = sink.next_line
             if self.source.format == "csv":
                 sink.write(render.csv_rows(frame), n)
@@ -315,10 +321,10 @@ class SourceWriter:
                 self.source.name,
                 sink.relative,
                 sink.rows,
-                column=self.source.extra[0],
-            )  # type: ignore[index]
+                column=self.extra[0],
+            )
         if Fault.RENAMED_COLUMN in self.file_faults[k] and sink.rows:
-            old, new = self.source.rename  # type: ignore[misc]
+            old, new = self.rename
             self.log.file(
                 Fault.RENAMED_COLUMN,
                 self.source.name,

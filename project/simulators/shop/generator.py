@@ -149,6 +149,8 @@ def generate(root: Path | str, spec: ShopSpec) -> GeneratedBatch:
             parts = max(1, math.ceil(orders / spec.chunk_orders))
             edges = np.linspace(mass[k], mass[k + 1], parts + 1)
             for j, n in enumerate(_split(orders, np.ones(parts))):
+                if not n:
+                    continue
                 rng = stream(spec.seed, spec.batch, "chunk", chunks)
                 chunks += 1
                 frames = chunk(
