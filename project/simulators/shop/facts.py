@@ -3,7 +3,7 @@
 Everything is drawn as NumPy arrays over the chunk (no object per event) and landed as
 Arrow string columns in the contract's order. The shapes, per order: ~2 items, ~1
 payment attempt (retries after a decline, refunds of cancelled orders), one buying
-session ending in `purchase` at the order's time, plus 0.6 browsing sessions without an
+session ending in `purchase` at the order's time, plus 0.45 browsing sessions without an
 order (half of them anonymous) — about 2.5 web events per order in all.
 """
 
@@ -158,17 +158,17 @@ def _sessions(
     profile: Profile,
     customers: Timeline,
     products: Timeline,
+    span: tuple[int, int],
 ) -> dict[str, np.ndarray]:
-    """Web events in time order. Sessions 0..n-1 buy (order i's session ends in its
-    `purchase` at the order's time, and starts no earlier than the window); sessions
-    n.. only browse."""
+    """Web events in time order, within `span`. Sessions 0..n-1 buy (order i's session
+    ends in its `purchase` at the order's time); sessions n.. only browse."""
     n = len(orders.ts)
     buyer, pos = _within(1 + categorical(rng, n, BUYER_STEPS))
     steps = np.bincount(buyer, minlength=n)
     gaps = rng.exponential(90, len(buyer)).astype(np.int64) + 5
     elapsed = _elapsed(buyer, pos, gaps)
     buyer_ts = orders.ts[buyer] - (elapsed[np.cumsum(steps) - 1][buyer] - elapsed)
-    buyer_ts = np.maximum(buyer_ts, int(profile.knots[0]))
+    buyer_ts = np.maximum(buyer_ts, span[0])
     buyer_type = len(FUNNEL) - steps[buyer] + pos
     first_item = np.searchsorted(orders.item_order, np.arange(n))
 
@@ -176,7 +176,9 @@ def _sessions(
     browse_start = profile.sample(rng, m, *mass)
     browser, browse_type = _within(1 + categorical(rng, m, BROWSER_STEPS))
     gaps = rng.exponential(60, len(browser)).astype(np.int64) + 5
-    browse_ts = browse_start[browser] + _elapsed(browser, browse_type, gaps)
+    browse_ts = np.minimum(
+        browse_start[browser] + _elapsed(browser, browse_type, gaps), span[1] - 1
+    )
     browse_product = products.pick(rng, browse_start, 2.0, "products")
     browse_customer = np.full(m, -1)
     known = rng.random(m) < KNOWN_BROWSER
@@ -211,11 +213,16 @@ def chunk(
     products: Timeline,
     counters: Counters,
     batch: int,
+    span: tuple[int, int],
 ) -> dict[str, Frame]:
-    """`n` orders whose times take `mass` of the window's profile; advances `counters`."""
+    """`n` orders whose times take `mass` of the window's profile; advances `counters`.
+
+    Every event time stays within `span` (the file's first second, the batch's end), so
+    only the `late` fault puts one before its file's day.
+    """
     orders = _orders(rng, n, mass, profile, customers, products)
-    pay = _payments(rng, orders, int(profile.knots[-1]))
-    web = _sessions(rng, orders, mass, profile, customers, products)
+    pay = _payments(rng, orders, span[1])
+    web = _sessions(rng, orders, mass, profile, customers, products, span)
     channel = categorical(rng, n, CHANNEL_SHARES)
     session_ids = text.ids("S", counters.session + web["session_number"], 7)
     items = len(orders.item_order)

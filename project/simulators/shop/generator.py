@@ -162,6 +162,7 @@ def generate(root: Path | str, spec: ShopSpec) -> GeneratedBatch:
                     timelines["products"],
                     counters,
                     spec.batch,
+                    (windows[k][0], end),
                 )
                 for source, frame in frames.items():
                     writers[source].write(k, frame)

@@ -50,7 +50,9 @@ class Landing:
         future.add_done_callback(lambda _: self._slots.release())
         self._futures.append(future)
         if len(self._futures) > 64:
-            self._futures = [f for f in self._futures if not f.done() or f.exception()]
+            for done in [f for f in self._futures if f.done()]:
+                done.result()  # a failed write stops the batch now, not at the end
+            self._futures = [f for f in self._futures if not f.done()]
 
     def close(self) -> None:
         """Waits for every write; raises the first that failed."""

@@ -1,7 +1,7 @@
 """Frames (columns of text) to landed bytes: JSON lines by string joins, CSV by pyarrow.
 
 A JSON line is built column-wise, `{"k":"v",...}` joined across whole arrays, so a line
-costs no Python call; free text is escaped first (names may carry quotes one day). CSV
+costs no Python call; free text gets its quotes and backslashes escaped first. CSV
 values are ids, codes, numbers and timestamps, so they are written unquoted (pyarrow
 refuses, rather than writes a broken row, if a value ever needed quotes).
 """

@@ -37,7 +37,7 @@ class Source:
     unknown: tuple[str, ...] = ()  # the values `unknown_status` lands
     time: str | None = None  # `late` target
     extra: tuple[str, tuple[str, ...]] | None = None  # `extra_column`: name, sample values
-    rename: tuple[str, str] | None = None  # `renamed_column`: contract name, landed name
+    rename: tuple[str, str] | None = None  # `renamed_column` (CSV): contract name, landed as
     text: tuple[str, ...] = ()  # free text that JSON must escape (names, e-mails, ...)
     bare: tuple[str, ...] = ()  # JSON numbers and booleans, written unquoted
 
@@ -56,7 +56,7 @@ class Source:
             Fault.UNKNOWN_STATUS: self.status is not None,
             Fault.MALFORMED_LINES: True,
             Fault.EXTRA_COLUMN: self.extra is not None,
-            Fault.RENAMED_COLUMN: self.rename is not None,
+            Fault.RENAMED_COLUMN: self.rename is not None and self.format == "csv",
             Fault.DUPLICATES: True,
             Fault.LATE: self.time is not None,
             Fault.OUT_OF_ORDER: self.change_feed,
