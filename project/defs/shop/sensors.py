@@ -20,12 +20,14 @@ from project.lib.shop.landing import LandingCursor, batch_key, micro_batches, ne
 from project.resources.landing import LandingResource
 
 
-def landing_sensor(bronze: list[dg.AssetsDefinition]) -> dg.SensorDefinition:
+def landing_sensor(
+    bronze: list[dg.AssetsDefinition], minimum_interval_seconds: int = 30
+) -> dg.SensorDefinition:
     op_names = {asset.key: asset.op.name for asset in bronze}
 
     @dg.sensor(
         name="shop_landing",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         asset_selection=list(op_names),
         description="New landing files under SHOP_LANDING_DIR -> bronze runs, in micro-batches.",

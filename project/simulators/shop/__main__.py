@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from project.simulators.shop.generator import generate, summary
+from project.simulators.shop.manifest import next_batch
 from project.simulators.shop.sources import Fault
 from project.simulators.shop.spec import ShopSpec, parse_fault
 
@@ -27,10 +28,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, ShopSpec, bool]:
     parser = argparse.ArgumentParser(prog="python -m project.simulators.shop")
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="land one batch of files")
-    gen.add_argument("--root", type=Path, required=True, help="the landing root")
+    gen.add_argument(
+        "--root", type=Path, help="the landing root (default: SHOP_LANDING_DIR, data/shop/landing)"
+    )
     gen.add_argument("--orders", type=int, default=1_000)
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--batch", type=int, default=1, help="above every batch already landed")
+    gen.add_argument(
+        "--batch", type=int, help="above every batch already landed (default: the next one)"
+    )
     gen.add_argument("--gzip", action="store_true", help="write .gz files")
     gen.add_argument(
         "--fault",
@@ -51,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, ShopSpec, bool]:
     gen.add_argument("--no-manifest", action="store_true", help="write no _manifest/ record")
     gen.add_argument("--json", action="store_true", help="print the manifest record as JSON")
     args = parser.parse_args(argv)
+    if args.root is None:
+        from project.settings import get_settings
+
+        args.root = get_settings().shop_landing
+    if args.batch is None:
+        args.batch = next_batch(args.root)
     try:
         spec = ShopSpec(
             orders=args.orders,

@@ -74,6 +74,13 @@ class Sink:
         return self.landing.root / self.relative
 
     @property
+    def partial(self) -> Path:
+        """Where the file is written before it is whole: a dot name, which the landing
+        sensor never reads, renamed to `path` at close (Auto Loader's users are told the
+        same: land a file complete, or a reader may take half of it)."""
+        return self.path.with_name(f".{self.path.name}.partial")
+
+    @property
     def opened(self) -> bool:
         return self.rows > 0
 
@@ -93,7 +100,9 @@ class Sink:
     def _write(self, data: bytes | memoryview) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            raw: BinaryIO = self.path.open("xb")
+            if self.path.exists():
+                raise FileExistsError(self.path)
+            raw: BinaryIO = self.partial.open("xb")
             if self.landing.compressed:
                 raw = gzip.GzipFile(  # type: ignore[assignment]
                     filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL
@@ -109,3 +118,4 @@ class Sink:
             if inner is not None:
                 inner.close()
             self._file = None
+            self.partial.rename(self.path)

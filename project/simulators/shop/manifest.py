@@ -48,6 +48,11 @@ def recorded_batches(root: Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
+def next_batch(root: Path) -> int:
+    """The batch number after every one recorded under `root` (1 on an empty landing)."""
+    return max(recorded_batches(root), default=0) + 1
+
+
 def load_prior(root: Path, batch: int, models: dict[str, Model]) -> Prior | None:
     """The latest batch before `batch`, or None for a fresh root.
 
