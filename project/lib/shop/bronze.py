@@ -227,7 +227,7 @@ def _insert(
     ]
     rows = conn.execute(
         f"""INSERT INTO {bronze_table(source)} ({", ".join(map(sql_ident, targets))})
-            SELECT {", ".join(values)} FROM _landing_rows ORDER BY __line"""
+            SELECT {", ".join(values)} FROM _landing_rows"""
     ).fetchone()[0]
     malformed = conn.execute(
         f"""INSERT INTO {MALFORMED}
