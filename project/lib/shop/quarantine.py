@@ -8,7 +8,7 @@ that pass go to silver (once: an event already there is not added twice) and bec
 `replayed`, the others stay `quarantined`, and the request is `done`. Asking twice is
 harmless: rows already replayed are not quarantined any more.
 
-The shop_ops tables are created here as dbt creates them (`shop_ops_tables` macro), so the
+The shop_ops tables are created as dbt creates them (`project.lib.shop.ops`), so the
 operator can record a request before silver ever ran.
 """
 
@@ -21,27 +21,12 @@ from typing import Any
 
 import duckdb
 
+from project.lib.shop import ops
 from project.lib.shop.expectations import Expectation
 
 SOURCES = ("orders", "order_items", "payments", "web_events")
 QUARANTINE = "shop_silver.quarantine"
 REQUESTS = "shop_ops.replay_requests"
-
-# The same tables as the dbt macro shop_ops_tables (tests/shop keep the two equal).
-OPS_DDL = """
-CREATE SCHEMA IF NOT EXISTS shop_ops;
-CREATE TABLE IF NOT EXISTS shop_ops.expectation_log (
-    run_id VARCHAR, recorded_at TIMESTAMPTZ, layer VARCHAR, dataset VARCHAR, rule VARCHAR,
-    action VARCHAR, passed BIGINT, failed BIGINT
-);
-CREATE TABLE IF NOT EXISTS shop_ops.replay_requests (
-    request_id VARCHAR, rule VARCHAR, source VARCHAR, requested_at TIMESTAMPTZ,
-    status VARCHAR, run_id VARCHAR
-);
-CREATE TABLE IF NOT EXISTS shop_ops.silver_watermarks (
-    consumer VARCHAR, source VARCHAR, batch BIGINT, run_id VARCHAR, recorded_at TIMESTAMPTZ
-);
-"""
 
 
 class ReplayError(ValueError):
@@ -64,10 +49,6 @@ class RuleCount:
     quarantined: int
     replayed: int
     samples: list[dict[str, Any]] = field(default_factory=list)
-
-
-def ensure_ops_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(OPS_DDL)
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
@@ -132,7 +113,7 @@ def request_replay(
     conn: duckdb.DuckDBPyConnection, rule: str, source: str | None = None
 ) -> ReplayRequest:
     """Record a pending request; the next silver run applies it."""
-    ensure_ops_tables(conn)
+    ops.ensure_tables(conn)
     request = ReplayRequest(
         request_id=str(uuid.uuid4()),
         rule=rule,
