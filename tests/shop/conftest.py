@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -174,9 +175,10 @@ def _text(value: object) -> str | None:
 class Dbt:
     """dbt on one warehouse file and target folder, as `dbt` run by hand on the project."""
 
-    def __init__(self, warehouse: Path, target: Path) -> None:
+    def __init__(self, warehouse: Path, target: Path, project: Path = DBT_PROJECT) -> None:
         self.warehouse = warehouse
         self.target = target
+        self.project = project
         self.env = {
             **os.environ,
             "DBT_WAREHOUSE_PATH": str(warehouse),
@@ -189,8 +191,8 @@ class Dbt:
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run(
-            [str(DBT), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir",
-             str(DBT_PROJECT)],
+            [str(DBT), *args, "--project-dir", str(self.project), "--profiles-dir",
+             str(self.project)],
             env=self.env,
             capture_output=True,
             text=True,
@@ -229,6 +231,14 @@ def dbt(shop_dbt: Dbt) -> Dbt:
     """dbt on an empty warehouse (`dbt.warehouse`)."""
     shop_dbt.fresh()
     return shop_dbt
+
+
+def copy_project(to: Path) -> Path:
+    """A copy of the dbt project (sources only) that a test may change."""
+    shutil.copytree(
+        DBT_PROJECT, to, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    return to
 
 
 @pytest.fixture
