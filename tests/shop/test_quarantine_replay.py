@@ -9,14 +9,13 @@ builds: before the fix, after it with the replays, after replaying again.
 """
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+import project.cli.quarantine_cmds  # noqa: F401  (registers `pncp quarantine` on the app)
 from project.cli import app
-from project.cli import quarantine_cmds  # noqa: F401  (registers `pncp quarantine`)
 from project.settings import get_settings
 from tests.shop.conftest import Dbt, copy_project, item, land, order
 
@@ -31,7 +30,7 @@ def pncp(*args: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def replays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def replays(tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("replay")
     project = copy_project(base / "dbt_project")
     dbt = Dbt(base / "warehouse.duckdb", base / "target", project)
@@ -47,7 +46,8 @@ def replays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     snapshots = {"before": _snapshot(dbt, base / "before.duckdb")}
     schema = project / "models" / "silver" / "shop" / "_shop__silver.yml"
     text = schema.read_text()
-    assert ALLOWED in text and UNMAPPED in text
+    assert ALLOWED in text
+    assert UNMAPPED in text
     schema.write_text(
         text.replace(ALLOWED, ALLOWED.replace("]", ", returned]")).replace(
             UNMAPPED, UNMAPPED.replace("[]", "[price]")
@@ -69,7 +69,7 @@ def replays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         dbt.build()
         snapshots["again"] = _snapshot(dbt, base / "again.duckdb")
     get_settings.cache_clear()
-    yield {"codes": codes, "warehouse": dbt.warehouse, **snapshots}
+    return {"codes": codes, "warehouse": dbt.warehouse, **snapshots}
 
 
 def _snapshot(dbt: Dbt, to: Path) -> Path:
