@@ -3,9 +3,9 @@
 Bronze ingestion is built elsewhere; these tests do not use it. `land()` writes rows in
 the contract's bronze layout (every data column VARCHAR as landed, then `_rescued_data`,
 `_source_file`, `_file_version`, `_line`, `_ingested_at`, `_batch`, `_run_id`), one call
-per landed file. dbt runs in a subprocess on the test's own warehouse; the project is
-parsed once per session (`dbt_parsed`) and every run reuses that manifest (`--no-partial-parse`
-is never needed: the manifest is the session's).
+per landed file. dbt runs in a subprocess, as run by hand; the session's runs share one
+warehouse path and target folder (`shop_dbt`), so the project is parsed once and every
+later run parses only what changed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -226,24 +226,9 @@ def shop_dbt(tmp_path_factory: pytest.TempPathFactory) -> Dbt:
     return runner
 
 
-@pytest.fixture
-def dbt(shop_dbt: Dbt) -> Dbt:
-    """dbt on an empty warehouse (`dbt.warehouse`)."""
-    shop_dbt.fresh()
-    return shop_dbt
-
-
 def copy_project(to: Path) -> Path:
     """A copy of the dbt project (sources only) that a test may change."""
     shutil.copytree(
         DBT_PROJECT, to, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
     )
     return to
-
-
-@pytest.fixture
-def bronze(dbt: Dbt) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the test's warehouse; close it before running dbt (one writer)."""
-    conn = duckdb.connect(str(dbt.warehouse))
-    yield conn
-    conn.close()

@@ -1,10 +1,11 @@
 """Gold's FAIL expectations through Dagster: blocking checks that stop the downstream asset.
 
-Two runs of the shop's silver and gold, as the UI or the automation launch them: the first
-on clean bronze (everything materialized, silver's WARN checks carry every rule's counts),
-the second after a row with a negative price got into silver behind the rules' back (what
-a rule removed by mistake would let through): daily_sales' `revenue_not_negative` fails,
-as a blocking check, and sales_summary is not materialized.
+Two runs of the shop's silver and gold. The first, on clean bronze, is launched by
+`pncp quarantine replay --launch` (everything materialized, silver's WARN checks carry
+every rule's counts). The second, as the UI or the automation launch it, comes after a
+row with a negative price got into silver behind the rules' back (what a rule removed by
+mistake would let through): daily_sales' `revenue_not_negative` fails, as a blocking
+check, and sales_summary is not materialized.
 """
 
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+import project.cli.quarantine_cmds  # noqa: F401  (registers `pncp quarantine` on the app)
+from project.cli import app
 from project.settings import load_settings
 from tests.shop.conftest import item, land, order, payment, web_event
 
@@ -45,6 +48,11 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.Asset
     return {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
+def _run_events(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> list:
+    records = instance.get_records_for_run(run_id, of_type=kind, limit=1000).records
+    return [r.event_log_entry.dagster_event for r in records]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     base = tmp_path_factory.mktemp("gold_blocking")
@@ -64,7 +72,28 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
             land(conn, "payments", 3, [payment(1), payment(2)])
             land(conn, "web_events", 4, [web_event(1)])
         with dg.DagsterInstance.from_config(str(ensure_dagster_home(settings))) as instance:
-            clean = _materialize(instance)
+            code = app.main(
+                ["quarantine", "replay", "--rule", "status_allowed", "--source", "orders",
+                 "--launch"]
+            )  # fmt: skip
+            (launched,) = instance.get_runs(limit=1)
+            materialized = {
+                "/".join(e.asset_key.path)
+                for e in _run_events(
+                    instance, launched.run_id, dg.DagsterEventType.ASSET_MATERIALIZATION
+                )
+            }
+            checks = {
+                (e.event_specific_data.asset_key.path[-1], e.event_specific_data.check_name): (
+                    e.event_specific_data
+                )
+                for e in _run_events(
+                    instance, launched.run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
+            }
+            clean = SimpleNamespace(
+                code=code, run=launched, materialized=materialized, checks=checks
+            )
             with duckdb.connect(str(warehouse)) as conn:
                 conn.execute(
                     "INSERT INTO shop_silver.order_items (event_id, order_id, line_no, product_id, "
@@ -76,8 +105,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         get_settings.cache_clear()
 
 
-def test_clean_bronze_materializes_silver_and_gold(runs: SimpleNamespace) -> None:
-    assert runs.clean.success
+def test_a_replay_launches_silver_and_gold_through_dagster(runs: SimpleNamespace) -> None:
+    assert runs.clean.code == 0
+    assert runs.clean.run.status == dg.DagsterRunStatus.SUCCESS
+    assert runs.clean.run.tags["pncp/command"] == "quarantine replay"
     assert {
         "shop/silver/orders",
         "shop/silver/order_items",
@@ -86,14 +117,16 @@ def test_clean_bronze_materializes_silver_and_gold(runs: SimpleNamespace) -> Non
         "shop/silver/quarantine",
         "shop/gold/daily_sales",
         "shop/gold/sales_summary",
-    } <= _materialized(runs.clean)
+    } <= runs.clean.materialized
+    with duckdb.connect(str(runs.warehouse), read_only=True) as conn:
+        requests = conn.execute("SELECT status, run_id FROM shop_ops.replay_requests").fetchall()
+    assert requests == [("done", runs.clean.run.run_id)]
 
 
 def test_silver_expectations_are_warn_checks_with_every_rules_counts(
     runs: SimpleNamespace,
 ) -> None:
-    checks = _checks(runs.clean)
-    orders = checks[("orders", "expectations_orders")]
+    orders = runs.clean.checks[("orders", "expectations_orders")]
     assert orders.severity == dg.AssetCheckSeverity.WARN
     assert not orders.passed, "customer_id_not_null (warn) failed one row"
     assert orders.metadata["failed_warn"].value == 1
@@ -102,7 +135,7 @@ def test_silver_expectations_are_warn_checks_with_every_rules_counts(
     assert orders.metadata["rule/customer_id_not_null"].value == "warn: 1 passed, 1 failed"
     records = orders.metadata["expectations"].value.records
     assert {r.data["rule"] for r in records} >= {"status_allowed", "order_ts_parses"}
-    assert checks[("payments", "expectations_payments")].passed
+    assert runs.clean.checks[("payments", "expectations_payments")].passed
 
 
 def test_a_failing_gold_expectation_is_a_blocking_check_that_stops_downstream(
@@ -132,6 +165,6 @@ def test_gold_expectation_results_go_to_the_expectation_log(runs: SimpleNamespac
             "AND rule = 'daily_sales_revenue_not_negative'"
         ).fetchall()
     assert sorted((run, p, f) for run, _, _, p, f in logged) == sorted(
-        [(runs.clean.run_id, 1, 0), (runs.negative.run_id, 0, 1)]
+        [(runs.clean.run.run_id, 1, 0), (runs.negative.run_id, 0, 1)]
     )
     assert {action for _, _, action, _, _ in logged} == {"fail"}
