@@ -21,6 +21,7 @@ for _module in (
     "runs_cmds",
     "lineage_cmds",
     "landing_cmds",
+    "quarantine_cmds",
 ):
     importlib.import_module(f"project.cli.{_module}")
 

@@ -1,4 +1,6 @@
-"""The dbt project and CLI resource, with the manifest prepared automatically.
+"""The dbt project and CLI resource, with the manifest prepared automatically, and the
+warehouse metadata (column types, row counts, column lineage) every dbt asset adds to what
+it built.
 
 `DbtProject.prepare_if_dev` only acts under `dagster dev`; a newcomer's first
 `dagster asset materialize` or test run must work too, so the manifest is (re)parsed
@@ -14,16 +16,21 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from functools import cached_property, lru_cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
 from project.lib import extensions
 from project.settings import PROJECT_ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from project.resources.warehouse import WarehouseResource
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 _SOURCE_DIRS = ("models", "macros", "seeds", "tests", "snapshots")
@@ -349,3 +356,52 @@ def warehouse_metadata(
         found[uid] = metadata
     cache.save()
     return found
+
+
+def collect_events(invocation: Any) -> tuple[list[Any], Exception | None]:
+    """Every event of a dbt invocation, and the error that ended it (a failed model or
+    ERROR test, raised once dbt exits), so the caller yields what was built before failing."""
+    events: list[Any] = []
+    try:
+        for event in invocation.stream():
+            events.append(event)
+    except Exception as exc:
+        return events, exc
+    return events, None
+
+
+def with_warehouse_metadata(
+    context: dg.AssetExecutionContext,
+    invocation: Any,
+    events: list[Any],
+    warehouse: WarehouseResource,
+) -> Iterator[Any]:
+    """The build's events, each model's output with its column types, row count and column
+    lineage (`warehouse_metadata` above), read once dbt has let go of the
+    warehouse (a DuckDB file admits one process): the step still holds the lease. Metadata
+    that cannot be read is logged and left out; the materializations stand."""
+    started = time.perf_counter()
+    found: dict[str, dict[str, Any]] = {}
+    stats: dict[str, Any] = {}
+    try:
+        with warehouse.get_reader() as conn:
+            found = warehouse_metadata(
+                invocation, events, conn, log=context.log.warning, stats=stats
+            )
+    except Exception as exc:
+        context.log.warning(f"dbt column metadata not read: {type(exc).__name__}: {exc}")
+    lineage = ", ".join(
+        f"{len(stats[k])} {k}" for k in ("cached", "built", "skipped", "failed") if stats.get(k)
+    )
+    slowest = sorted(stats.get("seconds", {}).items(), key=lambda item: -item[1])[:3]
+    context.log.info(
+        f"column metadata of {len(found)} dbt node(s) in {time.perf_counter() - started:.2f} s"
+        + (f"; column lineage: {lineage}" if lineage else "")
+        + (f" (slowest: {', '.join(f'{n} {s:.2f} s' for n, s in slowest)})" if slowest else "")
+    )
+    for event in events:
+        unique_id = getattr(event, "metadata", {}).get("unique_id")
+        extra = found.get(getattr(unique_id, "text", unique_id))
+        if extra and isinstance(event, dg.Output):
+            event = event.with_metadata({**event.metadata, **extra})
+        yield event

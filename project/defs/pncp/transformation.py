@@ -9,7 +9,6 @@ build` skips everything downstream of a failing ERROR test, so a missing key blo
 marts and their exports.
 """
 
-import time
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
@@ -23,11 +22,16 @@ from dagster_dbt import (
 )
 
 from project.defs.pncp.partitions import monthly
-from project.resources.dbt import get_dbt_project, warehouse_metadata
+from project.resources.dbt import collect_events, get_dbt_project, with_warehouse_metadata
 from project.resources.warehouse import WarehouseResource
 
 # Folder under models/ → layer; seeds are reference data loaded with staging.
 _SEED_LAYER = "staging"
+# PNCP's models and seeds only: other capabilities' models have @dbt_assets of their own.
+PNCP_MODELS = " ".join(
+    f"path:{folder}"
+    for folder in ("models/staging/pncp", "models/intermediate/pncp", "models/marts/pncp", "seeds")
+)
 
 
 class PncpDbtTranslator(DagsterDbtTranslator):
@@ -78,6 +82,7 @@ def dbt_build_args(window_vars: Mapping[str, str]) -> list[str]:
     manifest=get_dbt_project().manifest_path,
     project=get_dbt_project(),
     dagster_dbt_translator=translator,
+    select=PNCP_MODELS,
     partitions_def=monthly,
     backfill_policy=dg.BackfillPolicy.single_run(),
     name="pncp_dbt_models",
@@ -87,49 +92,7 @@ def pncp_dbt_models(
 ) -> Iterator[Any]:
     with warehouse.lease(context):
         invocation = dbt.cli(dbt_build_args(partition_vars(context)), context=context)
-        events, failure = [], None
-        try:
-            for event in invocation.stream():
-                events.append(event)
-        except Exception as exc:  # yield what was built (with its metadata), then fail
-            failure = exc
+        events, failure = collect_events(invocation)
         yield from with_warehouse_metadata(context, invocation, events, warehouse)
         if failure is not None:
             raise failure
-
-
-def with_warehouse_metadata(
-    context: dg.AssetExecutionContext,
-    invocation: Any,
-    events: list[Any],
-    warehouse: WarehouseResource,
-) -> Iterator[Any]:
-    """The build's events, each model's output with its column types, row count and column
-    lineage (`project.resources.dbt.warehouse_metadata`), read once dbt has let go of the
-    warehouse (a DuckDB file admits one process): the step still holds the lease. Metadata
-    that cannot be read is logged and left out; the materializations stand."""
-    started = time.perf_counter()
-    found: dict[str, dict[str, Any]] = {}
-    stats: dict[str, Any] = {}
-    try:
-        with warehouse.get_reader() as conn:
-            found = warehouse_metadata(
-                invocation, events, conn, log=context.log.warning, stats=stats
-            )
-    except Exception as exc:
-        context.log.warning(f"dbt column metadata not read: {type(exc).__name__}: {exc}")
-    lineage = ", ".join(
-        f"{len(stats[k])} {k}" for k in ("cached", "built", "skipped", "failed") if stats.get(k)
-    )
-    slowest = sorted(stats.get("seconds", {}).items(), key=lambda item: -item[1])[:3]
-    context.log.info(
-        f"column metadata of {len(found)} dbt node(s) in {time.perf_counter() - started:.2f} s"
-        + (f"; column lineage: {lineage}" if lineage else "")
-        + (f" (slowest: {', '.join(f'{n} {s:.2f} s' for n, s in slowest)})" if slowest else "")
-    )
-    for event in events:
-        unique_id = getattr(event, "metadata", {}).get("unique_id")
-        extra = found.get(getattr(unique_id, "text", unique_id))
-        if extra and isinstance(event, dg.Output):
-            event = event.with_metadata({**event.metadata, **extra})
-        yield event

@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from project.lib.shop import bronze, ledger
+from project.lib.shop import bronze, ledger, ops
 from project.lib.shop.landing import Offer, list_files, offer
 from project.lib.shop.sources import LandingSource, shop_sources
 from project.resources.landing import LandingResource
@@ -135,12 +135,13 @@ def build_bronze_asset(source: LandingSource) -> dg.AssetsDefinition:
                     context.log.warning(f"{result.path}: {result.status}: {result.error}")
             summary = _summary(results)
             expectations = bronze.bronze_expectations(conn, source, summary["batches"])
-            ledger.log_expectations(
+            ops.record(
                 conn,
                 run_id,
-                "bronze",
-                source.name,
-                [(e.rule, e.action, e.passed, e.failed) for e in expectations],
+                [
+                    ops.RuleResult("bronze", source.name, e.rule, e.action, e.passed, e.failed)
+                    for e in expectations
+                ],
             )
         context.log.info(f"{source.name}: {summary}")
         yield dg.MaterializeResult(

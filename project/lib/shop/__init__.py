@@ -1,0 +1,1 @@
+"""The shop medallion (landing → bronze → silver → gold): plain Python, no Dagster."""

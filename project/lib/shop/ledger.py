@@ -19,15 +19,14 @@ from datetime import datetime
 
 import duckdb
 
+from project.lib.shop import ops
 from project.lib.shop.landing import Offer
 
 LEDGER = "shop_landing.files"
-EXPECTATION_LOG = "shop_ops.expectation_log"
 
 DDL = (
     "CREATE SCHEMA IF NOT EXISTS shop_landing",
     "CREATE SCHEMA IF NOT EXISTS shop_bronze",
-    "CREATE SCHEMA IF NOT EXISTS shop_ops",
     f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
         source VARCHAR NOT NULL,
         path VARCHAR NOT NULL,
@@ -46,22 +45,14 @@ DDL = (
         ingested_at TIMESTAMPTZ,
         error VARCHAR
     )""",
-    f"""CREATE TABLE IF NOT EXISTS {EXPECTATION_LOG} (
-        run_id VARCHAR,
-        recorded_at TIMESTAMPTZ,
-        layer VARCHAR,
-        dataset VARCHAR,
-        rule VARCHAR,
-        action VARCHAR,
-        passed BIGINT,
-        failed BIGINT
-    )""",
 )
 
 
 def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
+    """The ledger, bronze's schema and the shop's operational tables (the event log)."""
     for statement in DDL:
         conn.execute(statement)
+    ops.ensure_tables(conn)
 
 
 @dataclass(frozen=True)
@@ -156,21 +147,3 @@ def retry_failed(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> 
     count = conn.execute(f"SELECT count(*) FROM {LEDGER} WHERE {where}", params).fetchone()[0]
     conn.execute(f"UPDATE {LEDGER} SET status = 'pending' WHERE {where}", params)
     return count
-
-
-def log_expectations(
-    conn: duckdb.DuckDBPyConnection,
-    run_id: str,
-    layer: str,
-    dataset: str,
-    results: list[tuple[str, str, int, int]],
-) -> None:
-    """One event-log row per rule: (rule, action, passed, failed)."""
-    now = datetime.now().astimezone()
-    conn.executemany(
-        f"INSERT INTO {EXPECTATION_LOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            [run_id, now, layer, dataset, rule, action, passed, failed]
-            for rule, action, passed, failed in results
-        ],
-    )
