@@ -1,10 +1,10 @@
 """The landing sensor, Auto Loader style: new files become micro-batched bronze runs.
 
 Each tick lists the landing folder, hashes the files it has not seen (or whose size or
-time changed), and asks for one bronze run per micro-batch (the source's
-`max_files_per_run` / `max_bytes_per_run`). The run key names the batch's exact file
-versions, so a batch asked for twice (a tick repeated after a daemon restart, before
-its cursor was saved) is one run.
+time changed), and asks for bronze runs in micro-batches (each source's
+`max_files_per_run` / `max_bytes_per_run`; one run takes a micro-batch of every source).
+The run key names the batch's exact file versions, so a batch asked for twice (a tick
+repeated after a daemon restart, before its cursor was saved) is one run.
 
 The sensor never opens the warehouse: a DuckDB file has one writer, and a sensor ticking
 every 30 s would stall (or be stalled by) every run writing it. What it found travels
@@ -36,19 +36,30 @@ def landing_sensor(
         sources = landing.sources()
         cursor = LandingCursor.parse(context.cursor)
         found = new_offers(landing.path, sources, cursor)
+        # Run i takes the i-th micro-batch of every source that has one: sources land
+        # together (an order, its items, its payment), and one run costs one process start.
+        batches = {
+            name: list(micro_batches(offers, sources.source(name)))
+            for name, offers in sorted(found.items())
+        }
         requests = []
-        for name, offers in sorted(found.items()):
-            key = bronze_key(name)
-            for batch in micro_batches(offers, sources.source(name)):
-                files = [item.as_config() for item in batch]
-                requests.append(
-                    dg.RunRequest(
-                        run_key=batch_key(batch),
-                        asset_selection=[key],
-                        run_config={"ops": {op_names[key]: {"config": {"files": files}}}},
-                        tags={"shop/source": name, "shop/files": str(len(batch))},
-                    )
+        for i in range(max((len(b) for b in batches.values()), default=0)):
+            taken = {name: b[i] for name, b in batches.items() if i < len(b)}
+            requests.append(
+                dg.RunRequest(
+                    run_key=batch_key([item for batch in taken.values() for item in batch]),
+                    asset_selection=[bronze_key(name) for name in taken],
+                    run_config={
+                        "ops": {
+                            op_names[bronze_key(name)]: {
+                                "config": {"files": [item.as_config() for item in batch]}
+                            }
+                            for name, batch in taken.items()
+                        }
+                    },
+                    tags={"shop/files": str(sum(len(b) for b in taken.values()))},
                 )
+            )
         if requests:
             context.log.info(
                 f"{sum(len(v) for v in found.values())} new files -> {len(requests)} bronze runs"

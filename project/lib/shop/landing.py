@@ -118,7 +118,7 @@ def batch_key(batch: list[Offer]) -> str:
     digest = hashlib.sha256()
     for item in batch:
         digest.update(f"{item.path}\0{item.sha256}\n".encode())
-    return f"{batch[0].source}-{digest.hexdigest()[:20]}"
+    return f"landing-{digest.hexdigest()[:24]}"
 
 
 @dataclass
