@@ -7,7 +7,9 @@ one run — sales (`conf/base/catalog/sales.yml`: CSV and JSON in, Parquet, Exce
 out) and inventory (a pipeline declared only in YAML, `conf/base/pipelines/inventory.yml`,
 with parameters, tags, a two-output node and rules of both severities) — and the CRM
 example: a SQLite database copied into the warehouse, then changed and copied again
-incrementally (`conf/base/catalog/crm.yml`); and prints where the results are. Runs land
+incrementally (`conf/base/catalog/crm.yml`); the shop medallion: the generator lands a
+day of files, bronze ingests them through the file ledger, silver and gold are built (bad
+rows quarantined); and prints where the results are. Runs land
 in the project's Dagster instance, so `make dev` shows them in the UI afterwards.
 """
 
@@ -34,6 +36,24 @@ from project.simulators.pncp import PncpSimulator, SimulatorConfig
 DEMO_START = date(2024, 7, 1)
 INVENTORY = "group:inventory"
 CRM = "group:crm_source"
+SHOP = "group:shop_bronze or group:shop_silver or group:shop_gold"
+# A small shop's day, with a little of every kind of bad input the medallion handles.
+SHOP_BATCH = {
+    "shop__landing__generated_batch": {
+        "config": {
+            "orders": 2000,
+            "faults": {
+                "nulls": 0.005,
+                "negative_prices": 0.005,
+                "unknown_status": 0.005,
+                "malformed_lines": 0.002,
+                "duplicates": 0.01,
+                "late": 0.01,
+                "extra_column": 0.5,
+            },
+        }
+    }
+}
 
 
 def seed_crm() -> Path:
@@ -60,7 +80,12 @@ DEMO_DAYS = int(os.environ.get("DEMO_DAYS", "7"))
 DEMO_SCALE = float(os.environ.get("DEMO_SCALE", "0.1"))
 
 
-def _materialize(selection: str, env: dict[str, str], partition_range: str | None) -> None:
+def _materialize(
+    selection: str,
+    env: dict[str, str],
+    partition_range: str | None,
+    ops: dict[str, object] | None = None,
+) -> None:
     command = [
         str(Path(sys.executable).parent / "dagster"),
         "asset",
@@ -74,7 +99,10 @@ def _materialize(selection: str, env: dict[str, str], partition_range: str | Non
         command += ["--partition-range", partition_range]
     # Running the steps in the run's own process saves loading the code location once per
     # step (a fresh subprocess each); on a laptop's two cores that is most of the time.
-    command += ["--config-json", json.dumps({"execution": {"config": {"in_process": {}}}})]
+    config: dict[str, object] = {"execution": {"config": {"in_process": {}}}}
+    if ops:
+        config["ops"] = ops
+    command += ["--config-json", json.dumps(config)]
     print(f"\n$ {' '.join(command[1:])}", flush=True)
     started = time.monotonic()
     subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True)
@@ -94,6 +122,39 @@ def _summary(target: warehouse.Target) -> tuple[list[tuple], list[tuple]]:
                ORDER BY table_name"""
         ).fetchall()
     return archived, marts
+
+
+def _print_shop(target: warehouse.Target, landing: Path) -> None:
+    with warehouse.connection(target, read_only=True) as conn:
+        files = conn.execute(
+            "SELECT status, count(*), sum(rows) FROM shop_landing.files GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        layers = conn.execute(
+            """SELECT schema_name || '.' || table_name, estimated_size FROM duckdb_tables()
+               WHERE database_name = current_database()
+                 AND schema_name IN ('shop_bronze', 'shop_silver', 'shop_gold')
+                 AND table_name NOT LIKE '%_checked'
+               ORDER BY schema_name, table_name"""
+        ).fetchall()
+        quarantined = conn.execute(
+            """SELECT source, rule, count(*) FROM shop_silver.quarantine
+               WHERE status = 'quarantined' GROUP BY ALL ORDER BY 3 DESC LIMIT 5"""
+        ).fetchall()
+    print(f"\nShop medallion (landing files in {landing}):")
+    print(
+        "  ledger shop_landing.files: "
+        + ", ".join(f"{n} {status} ({rows or 0} rows)" for status, n, rows in files)
+    )
+    for table, rows in layers:
+        print(f"  {table:<36}{rows:>8} rows")
+    print(
+        "  quarantined at silver (top rules): "
+        + ", ".join(f"{source}.{rule} {n}" for source, rule, n in quarantined)
+    )
+    print(
+        "  more: .venv/bin/pncp landing status | .venv/bin/pncp quarantine list | "
+        "shop_ops.expectation_log"
+    )
 
 
 def main() -> int:
@@ -120,6 +181,10 @@ def main() -> int:
     changed = crm_seed.change(crm_database)
     print(f"\nCRM changed (a day of work): {changed}", flush=True)
     _materialize(CRM, env, None)
+    # The shop: the generator lands a day of files; bronze ingests them (what the landing
+    # sensor does under the daemon), then silver and gold.
+    _materialize('key:"shop/landing/generated_batch"', env, None, SHOP_BATCH)
+    _materialize(SHOP, env, None)
     print("\nArchived from the simulator, per endpoint:")
     print(f"  {'endpoint':<26}{'days':>6}{'pages':>8}{'records':>10}{'retries':>9}")
     target = warehouse.target_from(settings)
@@ -157,6 +222,7 @@ def main() -> int:
         f"  rows: customers {customers} versions ({current} current), orders {orders}, "
         f"order_events {events}, countries {countries}"
     )
+    _print_shop(target, settings.shop_landing)
     audits = sorted((PROJECT_ROOT / "data" / "audit").glob("*/*.csv"))
     if audits:
         print("  failing rows of quality checks (warn rules report, error rules block):")
@@ -174,7 +240,8 @@ def main() -> int:
         "  datasets        .venv/bin/pncp catalog list   (conf/base under conf/$CATALOG_ENV)\n"
         "  YAML pipeline   .venv/bin/pncp run --pipeline inventory --from-nodes reorders"
         " --params inventory.reorder.safety_days=10\n"
-        "  lineage         .venv/bin/pncp lineage export   (run events: data/lineage/events)"
+        "  lineage         .venv/bin/pncp lineage export   (run events: data/lineage/events)\n"
+        "  shop            .venv/bin/pncp landing status; .venv/bin/pncp quarantine list"
     )
     return 0
 
