@@ -294,3 +294,33 @@ def test_csv_lines_and_rejected_rows(tmp_path: Path, instance) -> None:
     ) == [("ie-1", "3.50", 2), ("ie-3", "9.99", 4), ("ie-5", "-2.00", 6)]
     bad = shop.query("SELECT line, raw FROM shop_bronze.malformed_lines ORDER BY line")
     assert bad == [(3, "ie-2,O1,2"), (5, "ie-4,O3,1,P3,1,-1.00,extra")]
+
+
+def test_landing_status_shows_the_ledger_and_what_needs_attention(shop: Shop) -> None:
+    from tests.cli.conftest import run_pncp
+
+    shop.orders_file("part-0.jsonl", [order(1), order(2)])
+    (shop.root / "orders" / "part-1.jsonl").write_bytes(b"\x00\xff garbage")
+    assert shop.ingest().success
+    shop.orders_file("part-2.jsonl", [order(3)])  # landed after the run: not registered yet
+    env = {"SHOP_LANDING_DIR": str(shop.root), "PLATFORM_DATA_DIR": os.environ["PLATFORM_DATA_DIR"]}
+    result = run_pncp("landing", "status", "--source", "orders", env=env)
+    assert result.code == 0, result.output
+    lines = result.stdout.splitlines()
+    summary = next(line for line in lines if line.startswith("orders "))
+    # ingested | pending | failed | skipped | unregistered | rows
+    assert [cell.strip() for cell in summary.split("|")[1:]] == ["1", "0", "1", "0", "1", "2"]
+    failed = next(line for line in lines if line.startswith("orders/part-1.jsonl"))
+    assert "failed" in failed
+    assert "cannot read orders/part-1.jsonl" in failed
+    assert "  orders/part-2.jsonl (" in result.stdout
+    unknown = run_pncp("landing", "status", "--source", "nope", env=env)
+    assert unknown.code == 2
+    assert "unknown shop source 'nope'" in unknown.stderr
+
+    with duckdb.connect(str(get_settings().warehouse)) as conn:
+        from project.lib.shop import ledger
+
+        assert ledger.retry_failed(conn, "orders") == 1
+        assert conn.execute("SELECT status FROM shop_landing.files WHERE path = "
+                            "'orders/part-1.jsonl'").fetchall() == [("pending",)]  # fmt: skip

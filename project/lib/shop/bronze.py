@@ -180,8 +180,9 @@ def _cause(exc: BaseException) -> str:
     """The error in one line, without the file's bytes (binary garbage is not a message)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     kept = [line for line in lines if not line.startswith(("Original Line", "Possible Solution"))]
-    # JSON lines are read as one-column CSV: say "line", not "CSV Error on Line".
-    text = " ".join(kept).replace("CSV Error on Line", "error on line")
+    # JSON lines are read as one-column CSV: say "line", not "CSV Error on Line", and leave
+    # out the reader's dialect (file = ..., delimiter = ...), which is ours, not the file's.
+    text = " ".join(kept).replace("CSV Error on Line", "error on line").split(" file = ")[0]
     return f"{type(exc).__name__}: {text[:300]}"
 
 
