@@ -324,3 +324,41 @@ def test_landing_status_shows_the_ledger_and_what_needs_attention(shop: Shop) ->
         assert ledger.retry_failed(conn, "orders") == 1
         assert conn.execute("SELECT status FROM shop_landing.files WHERE path = "
                             "'orders/part-1.jsonl'").fetchall() == [("pending",)]  # fmt: skip
+
+
+def test_a_crash_while_ingesting_leaves_bronze_as_it_was_and_the_file_pending(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from project.lib.shop import bronze, ledger
+    from project.lib.shop.landing import LandingCursor, new_offers
+
+    shop.orders_file("part-0.jsonl", [order(1), order(2)])
+    shop.orders_file("part-1.jsonl", [order(3), "{broken"])
+    first, second = new_offers(shop.root, shop.sources, LandingCursor({}))["orders"]
+    source = shop.sources.source("orders")
+    real_mark = ledger.mark
+    get_settings().warehouse.parent.mkdir(parents=True, exist_ok=True)
+
+    def crash_on_commit(conn, entry, status, *args, **kwargs):
+        if status == "ingested" and entry.path == second.path:
+            raise RuntimeError("power cut")  # after the rows are inserted, before commit
+        return real_mark(conn, entry, status, *args, **kwargs)
+
+    with duckdb.connect(str(get_settings().warehouse)) as conn:
+        bronze.ensure_bronze(conn, source)
+        assert bronze.ingest_file(conn, shop.root, source, first, "run-1").status == "ingested"
+        monkeypatch.setattr(ledger, "mark", crash_on_commit)
+        with pytest.raises(RuntimeError, match="power cut"):
+            bronze.ingest_file(conn, shop.root, source, second, "run-1")
+        monkeypatch.setattr(ledger, "mark", real_mark)
+        kept = conn.execute("SELECT event_id FROM shop_bronze.orders ORDER BY 1").fetchall()
+        assert kept == [("oe-1",), ("oe-2",)]
+        assert conn.execute("SELECT count(*) FROM shop_bronze.malformed_lines").fetchone() == (0,)
+        status = conn.execute("SELECT status FROM shop_landing.files WHERE path = ?", [second.path])
+        assert status.fetchall() == [("pending",)]
+        # The next run takes it from the start, once; the first file is not read again.
+        assert bronze.ingest_file(conn, shop.root, source, second, "run-2").status == "ingested"
+        assert bronze.ingest_file(conn, shop.root, source, first, "run-2").status == "already"
+        rows = conn.execute("SELECT event_id, _run_id FROM shop_bronze.orders ORDER BY 1")
+        assert rows.fetchall() == [("oe-1", "run-1"), ("oe-2", "run-1"), ("oe-3", "run-2")]
+        assert conn.execute("SELECT line FROM shop_bronze.malformed_lines").fetchall() == [(2,)]
