@@ -416,28 +416,40 @@ def _changes(conn, table: _Table, columns) -> tuple[int, int]:
     """`changes`: rows read that are new or differ from the target's (current) row, with
     that row's id (`ROWID`, NULL for a new key).
 
-    The target is joined by its key and cursor columns only; whole rows are fetched and
-    compared where the cursor value is the same (without a cursor, every row read)."""
+    With a cursor, the target is joined by its key and cursor columns only; whole rows are
+    fetched and compared only where the cursor value is the same. Without one (`snapshot`:
+    the whole table read), every row is compared whole, in one join."""
     key, cursor = table.key, table.cursor
-    same = f"b.{cursor} IS NOT DISTINCT FROM t.{cursor}" if cursor else "true"
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE matched AS
-            SELECT b.{key} AS _key, t.{ROWID}, {same} AS _same
-            FROM batch b JOIN (SELECT rowid AS {ROWID}, {key}{f", {cursor}" if cursor else ""}
-                               FROM {table.target}{table.current}) t
-              ON b.{key} = t.{key}"""
-    )
     differs = f"{_row('b', columns)} IS DISTINCT FROM {_row('t', columns)}"
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE changes AS
-            SELECT b.*, m.{ROWID}
-            FROM batch b
-            LEFT JOIN matched m ON b.{key} = m._key
-            LEFT JOIN (SELECT rowid AS {ROWID}, * FROM {table.target}
-                       WHERE rowid IN (SELECT {ROWID} FROM matched WHERE _same)) t
-              ON t.{ROWID} = m.{ROWID}
-            WHERE m.{ROWID} IS NULL OR NOT m._same OR {differs}"""
-    )
+    if cursor is None:
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE changes AS
+                SELECT b.*, t.{ROWID}
+                FROM batch b
+                LEFT JOIN (SELECT rowid AS {ROWID}, * FROM {table.target}{table.current}) t
+                  ON b.{key} = t.{key}
+                WHERE t.{ROWID} IS NULL OR {differs}"""
+        )
+    else:
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE matched AS
+                SELECT b.{key} AS _key, t.{ROWID},
+                       b.{cursor} IS NOT DISTINCT FROM t.{cursor} AS _same
+                FROM batch b
+                JOIN (SELECT rowid AS {ROWID}, {key}, {cursor}
+                      FROM {table.target}{table.current}) t
+                  ON b.{key} = t.{key}"""
+        )
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE changes AS
+                SELECT b.*, m.{ROWID}
+                FROM batch b
+                LEFT JOIN matched m ON b.{key} = m._key
+                LEFT JOIN (SELECT rowid AS {ROWID}, * FROM {table.target}
+                           WHERE rowid IN (SELECT {ROWID} FROM matched WHERE _same)) t
+                  ON t.{ROWID} = m.{ROWID}
+                WHERE m.{ROWID} IS NULL OR NOT m._same OR {differs}"""
+        )
     inserted, updated = conn.execute(
         f"SELECT count(*) FILTER ({ROWID} IS NULL), count({ROWID}) FROM changes"
     ).fetchone()
