@@ -2,20 +2,21 @@
 
 Run as `python -m bench.cdc_sync <warehouse file> <database URL> <schema> <table> <mode>
 <detect_deletes_every_hours> <now, ISO 8601> [--profile | --floor]`: syncs the PostgreSQL
-table into the DuckDB warehouse file as an asset does (project/components/database_sources.py): a
-warehouse connection with the platform's memory limit (`WAREHOUSE_MEMORY_LIMIT`), the
-state table, the source attached READ_ONLY, `sync_table`. `now` is the run's clock as the
-sync sees it, so the benchmark decides whether the delete check is due.
+table into the DuckDB warehouse file as an asset does
+(project/components/database_sources.py): a warehouse connection with the platform's
+memory limit (`WAREHOUSE_MEMORY_LIMIT`), the state table, the source attached READ_ONLY,
+`sync_table`. `now` is the run's clock as the sync sees it, so the benchmark decides
+whether the delete check is due.
 
 Prints as JSON on its last line what the sync reported (rows read, inserted, updated,
 deleted, source and target rows, whether deletes were checked), the seconds from opening
 the warehouse to closing it (the sync itself: interpreter start-up and imports left out,
-the checkpoint at close included) and those seconds by phase (`open` the warehouse,
-`attach` the source, `sync_table`, `close`: the checkpoint), and the process's peak RSS in
-MB as the kernel counts it (VmHWM). With `--profile`, each SQL statement's seconds go to stderr.
-With `--floor`, no sync: the same warehouse opened, the source attached, and only what an
-incremental run cannot avoid reading (`floor`), so the benchmark can say how fast a sync
-could possibly be.
+the checkpoint at close included), those seconds by phase (`open` the warehouse, `attach`
+the source, `sync_table`, `close`: the checkpoint), and the process's peak RSS in MB as
+the kernel counts it (VmHWM). With `--profile`, each SQL statement's seconds go to
+stderr. With `--floor`, no sync: the same warehouse opened, the source attached, and only
+what an incremental run cannot avoid reading (`floor`), so the benchmark can say how fast
+a sync could possibly be.
 """
 
 from __future__ import annotations
