@@ -16,7 +16,7 @@ from typing import Any
 
 import dagster as dg
 
-from project.lib.cdc.sync import TableSync, ensure_state, sync_table
+from project.lib.cdc.sync import WHOLE_MODES, TableSync, ensure_state, sync_table
 from project.lib.datasets.errors import DatasetError
 from project.lib.datasets.sources import SOURCE_ALIAS, DatabaseSource
 from project.resources.catalog_io import load_catalog
@@ -26,7 +26,6 @@ ROW_COUNT_CHECK = "row_count_matches_source"
 # Crons of sources read in the platform's zone (project.defs.ops.policy's, not imported:
 # a component type depends on no definitions).
 PLATFORM_TIMEZONE = "America/Sao_Paulo"
-WHOLE_MODES = ("merge", "scd2", "snapshot")
 
 
 def group_of(source: DatabaseSource) -> str:

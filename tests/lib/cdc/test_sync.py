@@ -180,10 +180,10 @@ def test_scd2_history_matches_the_hand_computed_table(
     ]
 
 
-def test_deletes_are_checked_on_their_cadence(
-    postgres_source: SourceDB, warehouse_file: Path
-) -> None:
-    db = postgres_source
+def test_deletes_are_checked_on_their_cadence(source_db: SourceDB, warehouse_file: Path) -> None:
+    """Between checks the deleted row stays, and the source's row count (counted by the
+    source while the changes are applied) says how many rows await the check."""
+    db = source_db
     _customers(db, "cadence", rows=10)
     source = db.source(
         {"cadence": {"mode": "merge", "primary_key": "id", "cursor": "updated_at"}},
@@ -195,8 +195,80 @@ def test_deletes_are_checked_on_their_cadence(
     db.execute(f"DELETE FROM {db.t('cadence')} WHERE id = 1")
     soon = run_sync(warehouse_file, source, "cadence", now=start + timedelta(hours=1))
     assert (soon.deletes_checked, soon.deleted, soon.target_rows) == (False, 0, 10)
+    assert soon.source_rows == 9
     later = run_sync(warehouse_file, source, "cadence", now=start + timedelta(hours=6))
     assert (later.deletes_checked, later.deleted, later.target_rows) == (True, 1, 9)
+    assert later.source_rows == 9
+
+
+# Keys whose deletes the copy must find, each layout by the comparison it takes: integers
+# dense enough for bitmaps, spanning four 65,536-key ranges with their edges and negative
+# keys; integers too sparse for bitmaps; text.
+EDGES = [-65537, -65536, -1, 0, 1, 65535, 65536, 65537]
+KEY_LAYOUTS = {
+    "dense": (EDGES + list(range(2, 5000)), [-65537, -1, 0, 65535, 65536, 17]),
+    "sparse": ([k * 10**9 + 1 for k in range(-3, 40)], [-3 * 10**9 + 1, 1, 10**9 + 1]),
+    "text": ([f"k-{k:04d}" for k in range(300)], ["k-0000", "k-0150", "k-0299"]),
+}
+
+
+@pytest.mark.parametrize("mode", ["merge", "scd2"])
+@pytest.mark.parametrize("layout", KEY_LAYOUTS)
+def test_deletes_are_found_exactly_for_every_key_layout(
+    source_db: SourceDB, warehouse_file: Path, layout: str, mode: str
+) -> None:
+    from project.lib.cdc.sync import _bitmaps_fit
+
+    db, kinds = source_db, TYPES[source_db.kind]
+    keys, deleted = KEY_LAYOUTS[layout]
+    integers = layout != "text"
+    if integers:  # each integer layout takes the comparison it is named for
+        assert _bitmaps_fit(min(keys), max(keys), len(keys)) == (layout == "dense")
+    table = f"keys_{layout}_{mode}"
+    kind = kinds["int"] if integers else kinds["text"]
+    db.execute(
+        f"CREATE TABLE {db.t(table)} (k {kind} PRIMARY KEY, v {kinds['text']}, "
+        f"updated_at {kinds['ts']} NOT NULL)"
+    )
+    literal = str if integers else "'{}'".format
+    stamp = _ts(db, T0)
+    values = ", ".join(f"({literal(k)}, 'v', {stamp})" for k in keys)
+    db.execute(f"INSERT INTO {db.t(table)} VALUES {values}")
+    source = db.source(
+        {table: {"mode": mode, "primary_key": "k", "cursor": "updated_at"}},
+        target_schema=f"layout_{mode}",
+    )
+    assert run_sync(warehouse_file, source, table).inserted == len(keys)
+    gone = ", ".join(literal(k) for k in deleted)
+    db.execute(f"DELETE FROM {db.t(table)} WHERE k IN ({gone})")
+    later = _ts(db, T0 + timedelta(hours=1))
+    new = literal(max(keys) + 7) if integers else literal("k-new")
+    db.execute(f"INSERT INTO {db.t(table)} VALUES ({new}, 'new', {later})")
+    kept = literal(keys[len(keys) // 2 + 1])
+    db.execute(f"UPDATE {db.t(table)} SET v = 'changed', updated_at = {later} WHERE k = {kept}")
+    second = run_sync(warehouse_file, source, table)
+    assert (second.inserted, second.updated, second.deleted) == (1, 1, len(deleted))
+    assert second.target_rows == second.source_rows == len(keys) - len(deleted) + 1
+    assert differences(warehouse_file, source, table) == 0
+
+
+def test_a_row_read_again_is_compared_whole_even_when_its_cursor_did_not_move(
+    source_db: SourceDB, warehouse_file: Path
+) -> None:
+    """Inside the lag window a row is read again: changed without its cursor moving (a
+    write that forgot `updated_at`), it is an update; unchanged, it costs nothing."""
+    db = source_db
+    _customers(db, "still", rows=10)
+    source = db.source(
+        {"still": {"mode": "merge", "primary_key": "id", "cursor": "updated_at", "lag": 60}},
+        target_schema="still",
+    )
+    run_sync(warehouse_file, source, "still")
+    db.execute(f"UPDATE {db.t('still')} SET name = 'renamed' WHERE id = 10")
+    again = run_sync(warehouse_file, source, "still")
+    assert again.read == 10  # every row is inside the 60 s window
+    assert (again.inserted, again.updated, again.deleted) == (0, 1, 0)
+    assert differences(warehouse_file, source, "still") == 0
 
 
 def test_a_column_added_in_the_source_evolves_the_target(
@@ -262,6 +334,34 @@ def test_null_cursors_and_repeated_keys_are_refused(
     db.execute(f"INSERT INTO {db.t('nokey')} VALUES (1, now()), (1, now()), (2, now())")
     message = _bad(db, "nokey", MERGE, warehouse_file)
     assert "primary key 'id' is not a key: 0 NULL and 1 repeated values" in message
+    with duckdb.connect(str(warehouse_file), read_only=True) as conn:
+        # a first load streams into its new target and checks the key there: rolled back
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'bad'"
+            ).fetchone()[0]
+            == 0
+        )
+        assert conn.execute("SELECT count(*) FROM meta.cdc_state").fetchone()[0] == 0
+
+
+def test_a_failed_run_stops_the_source_count_it_started(
+    postgres_source: SourceDB, warehouse_file: Path
+) -> None:
+    """A key repeated in the rows read fails the run between delete checks, while the
+    source is counting its rows in a second connection: that count is stopped too."""
+    import threading
+
+    db = postgres_source
+    db.execute(f"CREATE TABLE {db.t('dupes')} (id int, updated_at timestamptz NOT NULL)")
+    db.execute(f"INSERT INTO {db.t('dupes')} VALUES (1, '2024-08-01'), (2, '2024-08-01')")
+    source = db.source({"dupes": MERGE}, target_schema="dupes", detect_deletes_every_hours=6)
+    start = datetime(2024, 8, 1, tzinfo=UTC)
+    run_sync(warehouse_file, source, "dupes", now=start)
+    db.execute(f"INSERT INTO {db.t('dupes')} VALUES (2, '2024-08-02')")
+    with pytest.raises(DatasetError, match="primary key 'id' is not a key: 0 NULL and 1"):
+        run_sync(warehouse_file, source, "dupes", now=start + timedelta(hours=1))
+    assert not [t for t in threading.enumerate() if t.name.startswith("cdc-source")]
 
 
 def test_a_type_change_fails_and_keeps_the_last_good_copy(
