@@ -5,6 +5,7 @@
     python -m bench --only backends     # the DuckDB file against DuckLake (needs PostgreSQL)
     python -m bench --only datasets     # PostgreSQL to Parquet by the dataset layer (PostgreSQL)
     python -m bench --only cdc          # incremental PostgreSQL copies against a full reload
+    python -m bench --only shop         # 1M shop events, landing files to silver
     python -m bench --list
 
 Each entry of BENCHMARKS is a `run()` returning `Measurement`s (bench/common.py). The run
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import traceback
 
-from bench import backends, cdc, datasets, extraction, transformation
+from bench import backends, cdc, datasets, extraction, shop, transformation
 from bench.common import Measurement, comparison, previous_run, save_run, table
 
 BENCHMARKS = {
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "backends": backends.run,
     "datasets": datasets.run,
     "cdc": cdc.run,
+    "shop": shop.run,
 }
 
 

@@ -7,6 +7,11 @@ down: the figure says how quiet the machine was). `make bench` prints them as on
 and saves them, with the git commit, as `bench/results/<timestamp>.json`, so runs can be
 compared across commits.
 
+`measured` runs a child the way every platform workload is measured: wall time, CPU time
+of its whole tree, and peak RSS both as `ru_maxrss` (the largest single process) and as
+the largest sampled sum over the process tree (a Dagster run plus the `dbt` process it
+starts), with its stderr kept in a log.
+
 `fresh_warehouse` gives a benchmark an empty warehouse of either backend (a DuckDB file,
 or a DuckLake whose catalog is a schema of its own in PostgreSQL, dropped afterwards) and
 the environment that points the platform's processes at it.
@@ -19,6 +24,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -95,6 +101,96 @@ def run_measured(
     if proc.returncode != 0:
         raise RuntimeError(f"{command[:4]} exited {proc.returncode}:\n{stdout[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024, stdout
+
+
+# --- child processes: wall time, CPU time, peak RSS of the whole process tree -----------------
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _tree_rss_mb(root: int) -> float:
+    """RSS summed over every descendant of `root` (shared pages count once per process)."""
+    total, stack = 0, _children(root)
+    while stack:
+        pid = stack.pop()
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        stack += _children(pid)
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextmanager
+def tree_rss_peak(interval_s: float = 0.1) -> Iterator[list[float]]:
+    """Sample the RSS of this process's children while the block runs; yields [peak MB]."""
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(interval_s):
+            peak[0] = max(peak[0], _tree_rss_mb(os.getpid()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    tree_rss_mb: float
+    cpu_s: float  # user + system of the child and every descendant it waited for
+    load: float  # the machine's 1-minute load average when it ended (others' work too)
+    stdout: str
+
+
+def measured(command: Sequence[str], env: dict[str, str], log: Path) -> Measured:
+    """Run a child with wall time, peak RSS and CPU time; its stderr goes to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    quiet = ["sh", "-c", 'exec "$@" 2>"$BENCH_LOG"', "sh", *command]
+    before = os.times()
+    with tree_rss_peak() as tree:
+        try:
+            seconds, rss, out = run_measured(quiet, env={**env, "BENCH_LOG": str(log)})
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n--- {log} ---\n{log.read_text()[-4000:]}") from None
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return Measured(seconds, rss, tree[0], cpu, os.getloadavg()[0], out)
+
+
+def venv_on_path() -> None:
+    """Put this interpreter's bin/ first on PATH, as activating the venv would: dagster-dbt
+    runs `dbt` from PATH (here, and when it re-parses a stale manifest in this process)."""
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def render_instance(env: dict[str, str]) -> None:
+    """`DAGSTER_HOME`/dagster.yaml for a run with `env`, as `make instance` renders it."""
+    subprocess.run(
+        [sys.executable, "-m", "project.lib.instance"],
+        env={**os.environ, **env},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 @contextmanager

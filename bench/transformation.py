@@ -35,10 +35,8 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -52,11 +50,14 @@ import duckdb
 from bench.common import (
     RESULTS,
     BenchWarehouse,
+    Measured,
     Measurement,
     fresh_warehouse,
+    measured,
     print_table,
-    run_measured,
+    render_instance,
     save,
+    venv_on_path,
 )
 from project.lib import warehouse
 from project.lib.exports import FILE_NAME, partition_dir
@@ -223,75 +224,6 @@ class Run:
         )  # fmt: skip
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _tree_rss_mb(root: int) -> float:
-    """RSS summed over every descendant of `root` (shared pages count once per process)."""
-    total, stack = 0, _children(root)
-    while stack:
-        pid = stack.pop()
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        stack += _children(pid)
-    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@contextmanager
-def tree_rss_peak(interval_s: float = 0.1) -> Iterator[list[float]]:
-    """Sample the RSS of this process's children while the block runs; yields [peak MB]."""
-    peak = [0.0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(interval_s):
-            peak[0] = max(peak[0], _tree_rss_mb(os.getpid()))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        sampler.join()
-
-
-@dataclass
-class Measured:
-    seconds: float
-    peak_rss_mb: float
-    tree_rss_mb: float
-    cpu_s: float  # user + system of the child and every descendant it waited for
-    load: float  # the machine's 1-minute load average when it ended (others' work too)
-    stdout: str
-
-
-def measured(command: Sequence[str], env: dict[str, str], log: Path) -> Measured:
-    """Run a child with wall time, peak RSS and CPU time; its stderr goes to `log`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    quiet = ["sh", "-c", 'exec "$@" 2>"$BENCH_LOG"', "sh", *command]
-    before = os.times()
-    with tree_rss_peak() as tree:
-        try:
-            seconds, rss, out = run_measured(quiet, env={**env, "BENCH_LOG": str(log)})
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}\n--- {log} ---\n{log.read_text()[-4000:]}") from None
-    after = os.times()
-    cpu = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
-    return Measured(seconds, rss, tree[0], cpu, os.getloadavg()[0], out)
-
-
 def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)  # bodies are only read: a hard link is a copy that costs nothing
@@ -335,14 +267,6 @@ def load_archive(archive: Path, scratch: BenchWarehouse) -> None:
         conn.execute("DETACH archive")
 
 
-def venv_on_path() -> None:
-    """Put this interpreter's bin/ first on PATH, as activating the venv would: dagster-dbt
-    runs `dbt` from PATH (here, and when it re-parses a stale manifest in this process)."""
-    bin_dir = str(Path(sys.executable).parent)
-    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
-        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
 def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
@@ -378,16 +302,6 @@ MARTS = (
     "supplier_concentration",
     "procurement_contract_links",
 )
-
-
-def render_instance(env: dict[str, str]) -> None:
-    """`DAGSTER_HOME`/dagster.yaml for a run with `env`, as `make instance` renders it."""
-    subprocess.run(
-        [sys.executable, "-m", "project.lib.instance"],
-        env={**os.environ, **env},
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def materialize(selection: str, partition: str) -> list[str]:
