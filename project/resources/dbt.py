@@ -146,13 +146,16 @@ def row_counts(conn: Any, relations: dict[str, tuple[str, str]]) -> dict[str, in
 #   columns would have no upstream anyway, and its SQL lists the archive's payload files,
 #   different on every build, so no cache could spare the ~5 s;
 # - every other model's lineage is cached across builds in `column_lineage_cache.json`
-#   under the dbt target folder, keyed by its compiled SQL (date literals masked: a
-#   partition's window changes no column's upstream), its own and its parents' column types,
+#   under the dbt target folder, keyed by its compiled SQL with every literal masked (a
+#   partition's window, an incremental model's watermark `_batch > 1234`, a run id: a value
+#   changes no column's upstream, the query's shape does), its own and its parents' column
+#   types,
 #   and the dagster-dbt and sqlglot versions; a model sqlglot cannot read is cached as such.
 LINEAGE_CACHE = "column_lineage_cache.json"
 _CACHE_ENTRIES = 512
 _READS_FILES = re.compile(r"\bread_[a-z_]+\s*\(", re.IGNORECASE)
-_DATE_LITERAL = re.compile(r"'\d{4}-\d{2}-\d{2}'")
+# A quoted string ('' escapes a quote) or a number standing alone (not the 1 of `col1`).
+_LITERAL = re.compile(r"'(?:[^']|'')*'|(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 
 
 def compiled_sql_path(target_path: Path, props: dict) -> Path:
@@ -163,7 +166,7 @@ def compiled_sql_path(target_path: Path, props: dict) -> Path:
 
 def _lineage_key(sql: str, columns: dict, parents: dict, dialect: str) -> str:
     payload = {
-        "sql": _DATE_LITERAL.sub("'?'", sql),
+        "sql": _LITERAL.sub("?", sql),
         "columns": columns,
         "parents": parents,
         "dialect": dialect,
