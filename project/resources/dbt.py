@@ -55,13 +55,15 @@ def manifest_is_stale(project: DbtProject) -> bool:
 def build_dbt_project(settings: Settings) -> DbtProject:
     """The project object with a fresh manifest (parsed only when the sources changed)."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, target=settings.dbt_target)
-    if manifest_is_stale(project):
-        lock_path = project.project_dir / project.target_path / ".prepare.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if manifest_is_stale(project):
-                project.preparer.prepare(project)
+    # The check takes the lock too: dbt writes manifest.json in place, so a process that
+    # looked while another was still writing it would find it fresh (its time is new) and
+    # read half a file.
+    lock_path = project.project_dir / project.target_path / ".prepare.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale(project):
+            project.preparer.prepare(project)
     return project
 
 

@@ -1,11 +1,12 @@
 """The shop's dbt models as Dagster assets: keys, groups, lineage, and no overlap with PNCP."""
 
 import json
+import os
 
 import dagster as dg
 
 from project.defs.pncp.transformation import pncp_dbt_models
-from project.defs.shop.transformation import dbt_build_args, shop_dbt_models
+from project.defs.shop.transformation import dbt_build_args, run_id_for_dbt, shop_dbt_models
 from project.resources.dbt import get_dbt_project
 
 
@@ -37,9 +38,12 @@ def test_pncp_and_shop_dbt_assets_share_no_model_and_cover_them_all() -> None:
     assert len(pncp) + len(shop) == len(built)
 
 
-def test_the_run_id_reaches_dbt_as_a_var() -> None:
-    args = dbt_build_args("abc-123")
+def test_the_run_id_reaches_dbt_in_the_environment_not_as_a_var() -> None:
+    args = dbt_build_args()
     assert args[0] == "build"
-    assert json.loads(args[args.index("--vars") + 1]) == {"run_id": "abc-123"}
+    assert "--vars" not in args  # a new var on every run would re-parse the whole project
     assert args[args.index("--indirect-selection") + 1] == "cautious"
+    with run_id_for_dbt("abc-123"):
+        assert os.environ["SHOP_RUN_ID"] == "abc-123"
+    assert "SHOP_RUN_ID" not in os.environ
     assert isinstance(shop_dbt_models, dg.AssetsDefinition)

@@ -3,7 +3,7 @@
 Keys `shop/<layer>/<model>` and groups `shop_silver` / `shop_gold` (the layer policy makes
 silver eager and gold eager-or-stale with freshness); the bronze tables they read are the
 assets `shop/bronze/<source>`. One `dbt build` per run, holding the warehouse lease like
-PNCP's, with `--vars {run_id: <Dagster run id>}` so the expectation log and the quarantine
+PNCP's, with the Dagster run id in `SHOP_RUN_ID` so the expectation log and the quarantine
 name the run. Silver is incremental (each run takes the bronze batches it has not seen,
 and the quarantined rows of pending replay requests); gold is rebuilt from silver.
 
@@ -15,8 +15,9 @@ Checks, all dbt tests:
   downstream of a failure and the step fails. Their counts go to the expectation log too.
 """
 
-import json
+import os
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -68,11 +69,30 @@ class ShopDbtTranslator(DagsterDbtTranslator):
 translator = ShopDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def dbt_build_args(run_id: str) -> list[str]:
+RUN_ID_ENV = "SHOP_RUN_ID"
+
+
+def dbt_build_args() -> list[str]:
     """`dbt build` for the run. Tests run only when every model they read is built in it
     (`cautious`): gold's reconciliation reads silver too, and a run of silver alone must
     not fail on gold that it does not rebuild."""
-    return ["build", "--indirect-selection", "cautious", "--vars", json.dumps({"run_id": run_id})]
+    return ["build", "--indirect-selection", "cautious"]
+
+
+@contextmanager
+def run_id_for_dbt(run_id: str) -> Iterator[None]:
+    """The run's id where the models read it (`SHOP_RUN_ID`, macro `shop_run_id`): an
+    environment variable rather than `--vars`, whose new value on every run would make
+    dbt re-parse the whole project (~2 s)."""
+    previous = os.environ.get(RUN_ID_ENV)
+    os.environ[RUN_ID_ENV] = run_id
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_ID_ENV, None)
+        else:
+            os.environ[RUN_ID_ENV] = previous
 
 
 @dbt_assets(
@@ -85,8 +105,8 @@ def dbt_build_args(run_id: str) -> list[str]:
 def shop_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    with warehouse.lease(context):
-        invocation = dbt.cli(dbt_build_args(context.run.run_id), context=context)
+    with warehouse.lease(context), run_id_for_dbt(context.run.run_id):
+        invocation = dbt.cli(dbt_build_args(), context=context)
         events, failure = collect_events(invocation)
         try:
             events = with_expectation_results(context.run.run_id, events, warehouse)
