@@ -22,17 +22,6 @@ from project.resources.landing import LandingResource
 from project.resources.warehouse import WarehouseResource
 from project.settings import get_settings
 
-ORDER_FIELDS = [
-    "event_id",
-    "order_id",
-    "customer_id",
-    "session_id",
-    "status",
-    "order_ts",
-    "currency",
-    "channel",
-]
-
 
 def order(n: int, **extra: object) -> dict[str, object]:
     row = {
