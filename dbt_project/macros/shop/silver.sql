@@ -251,7 +251,8 @@ select
         {%- endfor %}
     ], lambda rule: rule is not null)::varchar[] as _failed_rules,
     {%- set drop_flags = [] -%}
-    {%- for e in expectations if e.action == 'drop' -%}{%- do drop_flags.append('_fails_' ~ loop.index) -%}{%- endfor -%}
+    {#- loop.index of the whole list: a filtered loop would count only the drop rules -#}
+    {%- for e in expectations -%}{%- if e.action == 'drop' -%}{%- do drop_flags.append('_fails_' ~ loop.index) -%}{%- endif -%}{%- endfor -%}
     {%- set dropped = '(' ~ (drop_flags | join(' or ') if drop_flags else 'false') ~ ')' %}
     {{ dropped }} as _dropped,
     case when {{ dropped }} then list_filter([
