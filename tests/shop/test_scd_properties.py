@@ -33,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("shop_dbt")
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 MINUS_INFINITY = datetime(1, 1, 1)  # DuckDB's -infinity, as Python reads it
 PROPERTIES = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -340,7 +340,7 @@ def test_dim_product_equals_the_feed_applied_once_in_seq_order(
     assert warehouse.rows("dim_product_removed", PRODUCT_COLUMNS) == scd1(feed, deletes="remove")
 
 
-@settings(PROPERTIES, max_examples=30)
+@settings(PROPERTIES, max_examples=20)
 @given(data=st.data())
 def test_applying_a_feed_again_changes_nothing(warehouse: Warehouse, data: st.DataObject) -> None:
     feed = data.draw(feeds(CUSTOMERS))
