@@ -565,3 +565,19 @@ def test_a_failing_gold_expectation_blocks_what_is_downstream(runs: SimpleNamesp
         "SELECT order_id, versions FROM shop_audit.fct_orders_one_customer_version",
     )
     assert failed == [("O00000006", 0)]
+
+
+def test_gold_is_kept_fresh_by_the_platform_policy() -> None:
+    """The layer policy (project/defs/ops/policy.py) gives every shop_gold asset, the
+    dimensions and KPIs included, eager-or-stale automation and the daily freshness."""
+    from project.definitions import defs
+    from project.defs.ops.policy import DAILY_WINDOWS
+
+    graph = defs().resolve_asset_graph()
+    warn, fail = DAILY_WINDOWS
+    for name in GOLD:
+        node = graph.get(dg.AssetKey(["shop", "gold", name]))
+        assert node.automation_condition.get_label() == "eager_or_stale", name
+        assert node.freshness_policy == dg.FreshnessPolicy.time_window(
+            fail_window=fail, warn_window=warn
+        ), name
