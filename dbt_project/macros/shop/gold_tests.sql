@@ -151,19 +151,26 @@ with known as (
     where orders.customer_id in (select customer_id from {{ dimension }})
 ),
 
+-- an inner join first (a hash join on the customer), then the orders left with none:
+-- the validity conditions in a LEFT join's ON would make it a nested loop
+candidates as (
+    select known.order_id, versions.customer_version_id, versions.start_seq
+    from known
+    join {{ dimension }} as versions on versions.customer_id = known.customer_id
+    where (known.placed_at >= versions.valid_from or versions.version = 1)
+      and (versions.valid_to is null or known.placed_at < versions.valid_to)
+),
+
 matches as (
     select
         known.order_id,
         known.customer_id,
         known.placed_at,
         known.customer_version_id,
-        count(versions.customer_version_id) as versions,
-        list(versions.customer_version_id order by versions.start_seq) as matching_versions
+        count(candidates.customer_version_id) as versions,
+        list(candidates.customer_version_id order by candidates.start_seq) as matching_versions
     from known
-    left join {{ dimension }} as versions
-        on versions.customer_id = known.customer_id
-        and (known.placed_at >= versions.valid_from or versions.version = 1)
-        and (versions.valid_to is null or known.placed_at < versions.valid_to)
+    left join candidates using (order_id)
     group by all
 )
 
