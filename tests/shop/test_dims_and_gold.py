@@ -565,6 +565,15 @@ def test_a_failing_gold_expectation_blocks_what_is_downstream(runs: SimpleNamesp
         "SELECT order_id, versions FROM shop_audit.fct_orders_one_customer_version",
     )
     assert failed == [("O00000006", 0)]
+    logged = _query(
+        runs.batch_3,
+        "SELECT rule, action, failed FROM shop_ops.expectation_log WHERE layer = 'gold' "
+        "AND dataset = 'fct_orders' AND rule LIKE 'fct_orders_%customer%' ORDER BY rule",
+    )
+    assert logged == [
+        ("fct_orders_customer_known", "warn", 0),
+        ("fct_orders_one_customer_version", "fail", 1),
+    ]
 
 
 def test_gold_is_kept_fresh_by_the_platform_policy() -> None:
