@@ -9,7 +9,9 @@
     quarantined rows of a rule;
   - silver_watermarks: the highest bronze `_batch` each consumer of a checked window
     (a silver model, the quarantine) has taken in, appended in the consumer's own
-    transaction, so a consumer that failed or did not run is fed the same rows again.
+    transaction, so a consumer that failed or did not run is fed the same rows again;
+  - cdc_watermarks: the same for the dimensions and gold models, per upstream model
+    (macros/shop/incremental.sql).
 -#}
 {% macro shop_ops_tables() %}
 create schema if not exists shop_ops;
@@ -35,6 +37,13 @@ create table if not exists shop_ops.silver_watermarks (
     consumer varchar,
     source varchar,
     batch bigint,
+    run_id varchar,
+    recorded_at timestamptz
+);
+create table if not exists shop_ops.cdc_watermarks (
+    consumer varchar,
+    upstream varchar,
+    mark bigint,
     run_id varchar,
     recorded_at timestamptz
 )

@@ -10,9 +10,11 @@
     pending replay requests — typed, every expectation evaluated, the drop failures with
     their first rule, readable reasons and the landed record as JSON. Its post-hooks
     write the run's counts per rule to `shop_ops.expectation_log`;
-  - `<model>` (incremental, delete+insert by event_id): the rows that pass every drop
-    rule, one per event_id, the first by (`_batch`, `_line`) — also across runs: a row
-    replaces a kept one only when it comes earlier (a replayed row can);
+  - `<model>` (incremental, delete+insert by its record key): the rows that pass every
+    drop rule, one per key, the first by (`_batch`, `_line`) — also across runs: a row
+    replaces a kept one only when it comes earlier (a replayed row can). The key is
+    `event_id` for the order-stream sources; a change feed's is its entity key and `seq`
+    (`shop_silver(..., key=['customer_id', 'seq'])`): a change delivered twice is one row;
   - `quarantine` (one incremental model for every source, after the silver models): the
     rows failing a drop rule, once per bronze row; replayed rows that pass now become
     `replayed`, those that still fail stay (with their current rule and reason).
@@ -22,7 +24,7 @@
   is given the same rows again next run; both consumers are idempotent (an event or a
   quarantine row already kept is not added twice). An incremental run therefore ends
   where a full rebuild (`dbt build --full-refresh`) starts from, for the rules of the day.
-  Everything is set-based: one scan of the new bronze rows, hash joins on event_id.
+  Everything is set-based: one scan of the new bronze rows, hash joins on the key.
 -#}
 
 {#- Provenance columns of every bronze table (the contract), kept in silver. -#}
@@ -47,6 +49,20 @@
     {%- endif -%}
     {{ return(node) }}
 {% endmacro %}
+
+{#- The record key of silver model `name` (its `unique_key`): a list of columns. -#}
+{% macro shop_record_key(name) %}
+    {%- set key = shop_silver_node(name).config.get('unique_key') or 'event_id' -%}
+    {{ return([key] if key is string else key | list) }}
+{% endmacro %}
+
+{#- The record key as one text (NULL when a part is missing): `event_id`, or the parts
+    joined by ':' (`C000001:3`); the quarantine names a row's record by it. -#}
+{% macro shop_record_key_text(key) -%}
+    {%- if key | length == 1 -%}cast("{{ key[0] }}" as varchar)
+    {%- else -%}{% for k in key %}cast("{{ k }}" as varchar){% if not loop.last %} || ':' || {% endif %}{% endfor %}
+    {%- endif -%}
+{%- endmacro %}
 
 {#- Typed columns of a spec as [(name, type, landed names)], in declared order. -#}
 {% macro shop_typed_columns(spec) %}
@@ -227,6 +243,7 @@ select
     {%- for name in shop_silver_columns(spec) %}
     "{{ name }}",
     {%- endfor %}
+    {{ shop_record_key_text(shop_record_key(silver)) }} as _record_key,
     _is_replay,
     list_filter([
         {%- for e in expectations %}
@@ -234,7 +251,8 @@ select
         {%- endfor %}
     ], lambda rule: rule is not null)::varchar[] as _failed_rules,
     {%- set drop_flags = [] -%}
-    {%- for e in expectations if e.action == 'drop' -%}{%- do drop_flags.append('_fails_' ~ loop.index) -%}{%- endfor -%}
+    {#- loop.index of the whole list: a filtered loop would count only the drop rules -#}
+    {%- for e in expectations -%}{%- if e.action == 'drop' -%}{%- do drop_flags.append('_fails_' ~ loop.index) -%}{%- endif -%}{%- endfor -%}
     {%- set dropped = '(' ~ (drop_flags | join(' or ') if drop_flags else 'false') ~ ')' %}
     {{ dropped }} as _dropped,
     case when {{ dropped }} then list_filter([
@@ -297,31 +315,37 @@ where not _is_replay
 having max(_batch) is not null
 {%- endmacro %}
 
-{#- Body of a silver model: the passing rows of its checked window, one per event_id. -#}
-{% macro shop_silver(checked) %}
+{#- Body of a silver model: the passing rows of its checked window, one per record key
+    (`key`: `event_id`, or a change feed's entity key and sequence). -#}
+{% macro shop_silver(checked, key='event_id') %}
     {{ config(
         incremental_strategy='delete+insert',
-        unique_key='event_id',
+        unique_key=key,
         post_hook="{{ shop_consumed(this.name, shop_silver_node(this.name).config.meta.shop.source, ref('" ~ this.name ~ "_checked')) }}",
     ) }}
     {%- if not execute -%}
 select 1 as placeholder
     {%- else -%}
     {%- set columns = shop_silver_columns(shop_silver_node(this.name).config.meta.shop) -%}
+    {%- set keys = [key] if key is string else key -%}
 with candidates as (
     select {% for name in columns %}"{{ name }}"{% if not loop.last %}, {% endif %}{% endfor %}
     from {{ checked }}
     where not _dropped
-    qualify row_number() over (partition by event_id order by _batch, _line) = 1
+    qualify row_number() over (
+        partition by {% for k in keys %}"{{ k }}"{% if not loop.last %}, {% endif %}{% endfor %}
+        order by _batch, _line) = 1
 )
 
 select candidates.*
 from candidates
     {%- if is_incremental() %}
--- an event already kept stays, unless this row comes before it (a replayed row may)
-left join (select event_id, _batch, _line from {{ this }}) as kept
-    on kept.event_id = candidates.event_id
-where kept.event_id is null
+-- a record already kept stays, unless this row comes before it (a replayed row may)
+left join (
+    select {% for k in keys %}"{{ k }}", {% endfor %}_batch, _line from {{ this }}
+) as kept
+    on {% for k in keys %}kept."{{ k }}" = candidates."{{ k }}"{% if not loop.last %} and {% endif %}{% endfor %}
+where kept."{{ keys[0] }}" is null
     or candidates._batch < kept._batch
     or (candidates._batch = kept._batch and candidates._line < kept._line)
     {%- endif %}
@@ -352,7 +376,8 @@ with checked as (
     select
         {{ shop_literal(source_name) }} || ':' || _batch || ':' || _line as quarantine_id,
         {{ shop_literal(source_name) }} as source,
-        event_id, _rule, _reason, _failed_rules, _source_file, _file_version, _line, _batch,
+        _record_key as event_id, _rule, _reason, _failed_rules, _source_file, _file_version,
+        _line, _batch,
         _record, _dropped, _is_replay
     from {{ ref(name ~ '_checked') }}
     {% if not loop.last %}union all{% endif %}

@@ -14,8 +14,8 @@ Freshness windows (warn / fail): 26 h / 36 h for daily assets, 32 / 47 days for 
 ones; each pair reads differently in the UI ("a day" / "2 days", "a month" / "2 months").
 | exports                               | daily cron, only if inputs changed | -         |
 
-`bronze`, `silver` and `gold` are the medallion names of the same layers, accepted for
-a capability that prefers them; no capability uses them today. A group outside the
+`bronze`, `silver` and `gold` are the medallion names of the same layers, for a
+capability that prefers them (the shop does). A group outside the
 scheme (Dagster's `default`, say) gets no policy.
 
 Every condition is limited to the latest time window, so turning an automation sensor

@@ -4,19 +4,25 @@ Keys `shop/<layer>/<model>` and groups `shop_silver` / `shop_gold` (the layer po
 silver eager and gold eager-or-stale with freshness); the bronze tables they read are the
 assets `shop/bronze/<source>`. One `dbt build` per run, holding the warehouse lease like
 PNCP's, with the Dagster run id in `SHOP_RUN_ID` so the expectation log and the quarantine
-name the run. Silver is incremental (each run takes the bronze batches it has not seen,
-and the quarantined rows of pending replay requests); gold is rebuilt from silver.
+name the run. Every layer is incremental: silver takes the bronze batches it has not seen
+(and the quarantined rows of pending replay requests); the dimensions apply the change
+feeds of the keys with new changes (AUTO CDC, SCD1/SCD2, macros/shop/auto_cdc.sql); the
+facts and KPIs recompute the orders, sessions, days and customers whose inputs changed
+(macros/shop/incremental.sql). part 1's daily_sales and sales_summary are rebuilt.
 
 Checks, all dbt tests:
 - `expectations_<model>` on each silver model, WARN (never blocks): the rules that failed
   rows in this run; its metadata lists every rule's passed/failed counts from
   `shop_ops.expectation_log`;
-- gold's FAIL expectations, severity error: blocking checks; `dbt build` skips what is
-  downstream of a failure and the step fails. Their counts go to the expectation log too.
+- gold's FAIL expectations, severity error: blocking checks (revenue never negative, every
+  order of a known customer joined to exactly one of its versions, totals reconciled with
+  silver, SCD2 history without overlaps); `dbt build` skips what is downstream of a
+  failure and the step fails. Gold's WARN checks (an order whose customer, or a line whose
+  product, has not landed yet) never block. Their counts go to the expectation log too.
 """
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager
 from typing import Any
 
@@ -109,7 +115,8 @@ def shop_dbt_models(
         invocation = dbt.cli(dbt_build_args(), context=context)
         events, failure = collect_events(invocation)
         try:
-            events = with_expectation_results(context.run.run_id, events, warehouse)
+            blocking = {spec.name for spec in context.assets_def.check_specs if spec.blocking}
+            events = with_expectation_results(context.run.run_id, events, warehouse, blocking)
         except Exception as exc:  # the build stands; its counts stay in the log
             context.log.warning(f"expectation results not read: {type(exc).__name__}: {exc}")
         yield from with_warehouse_metadata(context, invocation, events, warehouse)
@@ -117,9 +124,13 @@ def shop_dbt_models(
             raise failure
 
 
-def gold_results(events: list[Any], row_counts: Mapping[str, int]) -> list[ops.RuleResult]:
-    """Gold's FAIL expectations (its dbt tests) as expectation-log rows: a test's failing
-    rows are `failed`; the rest of the dataset's rows `passed`."""
+def gold_results(
+    events: list[Any], row_counts: Mapping[str, int], blocking: Set[str]
+) -> list[ops.RuleResult]:
+    """Gold's expectations (its dbt tests) as expectation-log rows: a test's failing rows
+    are `failed`, the rest of the dataset's rows `passed`; the action is `fail` for a
+    blocking check (`blocking`: the names of the checks declared severity error), `warn`
+    for the others."""
     found = []
     for event in events:
         if not isinstance(event, dg.AssetCheckResult) or event.asset_key.path[:2] != [
@@ -131,7 +142,8 @@ def gold_results(events: list[Any], row_counts: Mapping[str, int]) -> list[ops.R
         raw = event.metadata.get("dagster_dbt/failed_row_count")
         failed = int(getattr(raw, "value", raw) or 0)
         passed = max(row_counts.get(dataset, failed) - failed, 0)
-        found.append(ops.RuleResult("gold", dataset, event.check_name, "fail", passed, failed))
+        action = "fail" if event.check_name in blocking else "warn"
+        found.append(ops.RuleResult("gold", dataset, event.check_name, action, passed, failed))
     return found
 
 
@@ -169,10 +181,14 @@ def expectations_metadata(results: list[ops.RuleResult]) -> dict[str, Any]:
 
 
 def with_expectation_results(
-    run_id: str, events: list[Any], warehouse: WarehouseResource
+    run_id: str,
+    events: list[Any],
+    warehouse: WarehouseResource,
+    blocking: Set[str],
 ) -> list[Any]:
     """The events, the silver `expectations_<model>` checks with every rule's counts of the
-    run; gold's check results are added to the expectation log."""
+    run; gold's check results are added to the expectation log (`blocking`: the names of
+    the blocking checks)."""
     with warehouse.get_connection() as conn:
         counts = {
             dataset: conn.execute(f'SELECT count(*) FROM shop_gold."{dataset}"').fetchone()[0]
@@ -182,7 +198,7 @@ def with_expectation_results(
                 if isinstance(e, dg.AssetCheckResult) and e.asset_key.path[:2] == ["shop", "gold"]
             }
         }
-        ops.record(conn, run_id, gold_results(events, counts))
+        ops.record(conn, run_id, gold_results(events, counts, blocking))
         silver = ops.results(conn, run_id, "silver")
     by_dataset: dict[str, list[ops.RuleResult]] = {}
     for result in silver:

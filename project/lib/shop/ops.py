@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS shop_ops.replay_requests (
 CREATE TABLE IF NOT EXISTS shop_ops.silver_watermarks (
     consumer VARCHAR, source VARCHAR, batch BIGINT, run_id VARCHAR, recorded_at TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS shop_ops.cdc_watermarks (
+    consumer VARCHAR, upstream VARCHAR, mark BIGINT, run_id VARCHAR, recorded_at TIMESTAMPTZ
+);
 """
 LOG = "shop_ops.expectation_log"
 

@@ -21,11 +21,13 @@ from typing import Any
 
 import duckdb
 
-from project.lib.shop import ops
+from project.lib.shop import ops, silver_rules
 from project.lib.shop.silver_rules import Expectation
 
-SOURCES = ("orders", "order_items", "payments", "web_events")
+SOURCES = ("orders", "order_items", "payments", "web_events", "customers", "products")
 QUARANTINE = "shop_silver.quarantine"
+# The change feeds' silver models (customers, products) live in a folder of their own.
+CHANGE_FEEDS_DIR = silver_rules.SILVER_MODELS_DIR / "changes"
 REQUESTS = "shop_ops.replay_requests"
 
 
@@ -96,10 +98,12 @@ def check_replay(
     declared: list[Expectation],
 ) -> None:
     """ReplayError unless `source` is a shop source and `rule` a drop rule declared for it,
-    or one its quarantined rows name (a rule since removed from the YAML)."""
+    or one its quarantined rows name (a rule since removed from the YAML). The change
+    feeds' rules count as declared too."""
     if source is not None and source not in SOURCES:
         raise ReplayError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
-    known = {e.name for e in declared if e.action == "drop" and source in (None, e.source)}
+    everywhere = [*declared, *silver_rules.declared(CHANGE_FEEDS_DIR)]
+    known = {e.name for e in everywhere if e.action == "drop" and source in (None, e.source)}
     if rule in known or rule in quarantined_rules(conn, source):
         return
     where = f" of {source}" if source else ""

@@ -66,12 +66,17 @@ def test_every_project_layer_gets_its_condition(project_graph: dg.AssetGraph) ->
     assert seen == set(expected)
 
 
-def test_marts_and_only_marts_have_freshness_windows(project_graph: dg.AssetGraph) -> None:
-    warn, fail = MONTHLY_WINDOWS
+def test_marts_and_gold_and_only_they_have_freshness_windows(
+    project_graph: dg.AssetGraph,
+) -> None:
+    """PNCP's monthly marts get a month's slack; the shop's unpartitioned gold a day's."""
+    windows = {"marts": MONTHLY_WINDOWS, "gold": DAILY_WINDOWS}
     for key in project_graph.materializable_asset_keys:
         node = project_graph.get(key)
-        if layer_of(node.group_name) == "marts":
-            assert node.partitions_def is not None, key  # monthly marts: a month's slack
+        layer = layer_of(node.group_name)
+        if layer in windows:
+            warn, fail = windows[layer]
+            assert (node.partitions_def is not None) == (layer == "marts"), key
             assert node.freshness_policy == dg.FreshnessPolicy.time_window(
                 fail_window=fail, warn_window=warn
             ), key
