@@ -119,6 +119,10 @@ def test_new_landing_files_reach_bronze_and_silver_under_the_daemon(
         both = first_files | {p.relative_to(landing).as_posix() for p in second.files["orders"]}
         _wait_for(lambda: set(_silver(settings.warehouse) or {}) == both,
                   processes, logs, deadline, "the second batch in silver")  # fmt: skip
+        # Silver is committed before the run's gold models: let the run end before stopping.
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            _wait_for(lambda: all(r.is_finished for r in instance.get_runs()),
+                      processes, logs, deadline, "the runs' end")  # fmt: skip
     finally:
         for process in reversed(processes.values()):  # the daemon first
             stop_process_group(process)
