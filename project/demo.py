@@ -9,7 +9,8 @@ with parameters, tags, a two-output node and rules of both severities) — and t
 example: a SQLite database copied into the warehouse, then changed and copied again
 incrementally (`conf/base/catalog/crm.yml`); the shop medallion: the generator lands a
 day of files, bronze ingests them through the file ledger, silver and gold are built (bad
-rows quarantined); and prints where the results are. Runs land
+rows quarantined), then a second day with customers and products changing, taken
+incrementally (dimensions with history, KPIs); and prints where the results are. Runs land
 in the project's Dagster instance, so `make dev` shows them in the UI afterwards.
 """
 
@@ -124,6 +125,40 @@ def _summary(target: warehouse.Target) -> tuple[list[tuple], list[tuple]]:
     return archived, marts
 
 
+def _generate_shop_day(env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "project.simulators.shop", "generate", "--orders", "1500"]
+    print("\n$ python -m project.simulators.shop generate --orders 1500", flush=True)
+    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def _print_shop_gold(conn) -> None:
+    versions, customers, current, changed = conn.execute(
+        """SELECT count(*), count(DISTINCT customer_id), count(*) FILTER (WHERE is_current),
+                  count(DISTINCT customer_id) FILTER (WHERE version > 1)
+           FROM shop_gold.dim_customer"""
+    ).fetchone()
+    products = conn.execute("SELECT count(*) FROM shop_gold.dim_product").fetchone()[0]
+    print(
+        f"  shop_gold.dim_customer (SCD2)  {versions} versions of {customers} customers "
+        f"({current} current; {changed} with history)"
+    )
+    print(f"  shop_gold.dim_product (SCD1)   {products} products")
+    print("  shop_gold.daily_kpis:")
+    print(f"    {'day':<12}{'orders':>7}{'revenue':>12}{'avg order':>11}{'conversion':>12}")
+    for day, orders, revenue, aov, conversion in conn.execute(
+        """SELECT event_date, orders, revenue, average_order_value, conversion_rate
+           FROM shop_gold.daily_kpis WHERE orders > 0 ORDER BY event_date DESC LIMIT 4"""
+    ).fetchall():
+        print(
+            f"    {day!s:<12}{orders:>7}{revenue or 0:>12,.2f}{aov or 0:>11,.2f}"
+            f"{conversion or 0:>12.1%}"
+        )
+    top = conn.execute(
+        "SELECT name, revenue FROM shop_gold.top_products ORDER BY revenue_rank LIMIT 3"
+    ).fetchall()
+    print("  top products: " + "; ".join(f"{name} ({revenue:,.2f})" for name, revenue in top))
+
+
 def _print_shop(target: warehouse.Target, landing: Path) -> None:
     with warehouse.connection(target, read_only=True) as conn:
         files = conn.execute(
@@ -147,6 +182,8 @@ def _print_shop(target: warehouse.Target, landing: Path) -> None:
     )
     for table, rows in layers:
         print(f"  {table:<36}{rows:>8} rows")
+    with warehouse.connection(target, read_only=True) as conn:
+        _print_shop_gold(conn)
     print(
         "  quarantined at silver (top rules): "
         + ", ".join(f"{source}.{rule} {n}" for source, rule, n in quarantined)
@@ -184,6 +221,10 @@ def main() -> int:
     # The shop: the generator lands a day of files; bronze ingests them (what the landing
     # sensor does under the daemon), then silver and gold.
     _materialize('key:"shop/landing/generated_batch"', env, None, SHOP_BATCH)
+    _materialize(SHOP, env, None)
+    # The next day: more orders, and customers and products changing (new addresses,
+    # segments, prices). Every layer takes only what is new; the dimensions keep history.
+    _generate_shop_day(env)
     _materialize(SHOP, env, None)
     print("\nArchived from the simulator, per endpoint:")
     print(f"  {'endpoint':<26}{'days':>6}{'pages':>8}{'records':>10}{'retries':>9}")
