@@ -22,41 +22,12 @@ import duckdb
 import pytest
 
 from project.lib import extensions
+from project.lib.shop import bronze
+from project.lib.shop.sources import shop_sources
 from project.settings import PROJECT_ROOT
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
-
-# The contract's bronze columns per order-stream source, as landed (all text).
-BRONZE_COLUMNS = {
-    "orders": [
-        "event_id",
-        "order_id",
-        "customer_id",
-        "session_id",
-        "status",
-        "order_ts",
-        "currency",
-        "channel",
-    ],
-    "order_items": ["event_id", "order_id", "line_no", "product_id", "quantity", "unit_price"],
-    "payments": ["event_id", "payment_id", "order_id", "method", "status", "amount", "paid_ts"],
-    "web_events": [
-        "event_id",
-        "session_id",
-        "customer_id",
-        "event_type",
-        "product_id",
-        "page",
-        "device",
-        "event_ts",
-    ],
-}
-FORMATS = {"orders": "jsonl", "order_items": "csv", "payments": "csv", "web_events": "jsonl"}
-PROVENANCE = (
-    "_rescued_data VARCHAR, _source_file VARCHAR, _file_version INTEGER, _line BIGINT, "
-    "_ingested_at TIMESTAMPTZ, _batch BIGINT, _run_id VARCHAR"
-)
 
 
 def order(n: int, batch: int = 1, **changes: object) -> dict:
@@ -123,18 +94,17 @@ def land(
     version: int = 1,
     evolve: bool = False,
 ) -> str:
-    """Rows of one landed file into `shop_bronze.<source>` (created as the contract says).
+    """Rows of one landed file into `shop_bronze.<source>` (created as bronze creates it,
+    from `conf/base/shop/sources.yml`).
 
     Keys a row has beyond the declared columns go to `_rescued_data` (JSON), or, with
     `evolve`, become VARCHAR columns appended to the table (bronze's addNewColumns).
     Returns the file's path (relative to the landing root).
     """
-    declared = BRONZE_COLUMNS[source]
-    fmt = FORMATS[source]
+    landing = shop_sources().source(source)
+    declared, fmt = landing.columns, landing.format
     path = file or f"{source}/part-{batch:05d}-000.{fmt}"
-    conn.execute("CREATE SCHEMA IF NOT EXISTS shop_bronze")
-    columns = ", ".join(f'"{c}" VARCHAR' for c in declared)
-    conn.execute(f"CREATE TABLE IF NOT EXISTS shop_bronze.{source} ({columns}, {PROVENANCE})")
+    bronze.ensure_bronze(conn, landing)
     existing = [r[0] for r in conn.execute(f"DESCRIBE shop_bronze.{source}").fetchall()]
     extra = sorted({k for row in rows for k in row} - set(declared))
     if evolve:

@@ -31,10 +31,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from project.lib.shop import quarantine, silver_rules
+from project.lib.shop import bronze, quarantine, silver_rules
+from project.lib.shop.sources import shop_sources
 from project.settings import get_settings, load_settings
 from tests.shop.conftest import (
-    PROVENANCE,
     SHOP_SELECT,
     Dbt,
     item,
@@ -46,12 +46,8 @@ from tests.shop.conftest import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("shop_dbt")]
 
-CHANGE_COLUMNS = {
-    "customers": [
-        "customer_id", "op", "seq", "changed_at", "name", "email", "city", "state", "segment",
-    ],
-    "products": ["product_id", "op", "seq", "changed_at", "name", "category", "price", "active"],
-}  # fmt: skip
+CHANGE_COLUMNS = {source: shop_sources().source(source).columns
+                  for source in ("customers", "products")}  # fmt: skip
 GOLD = (
     "dim_customer", "dim_product", "fct_orders", "fct_sessions", "daily_kpis",
     "daily_sales_by_segment", "product_daily_sales", "top_products", "customer_lifetime_value",
@@ -87,9 +83,7 @@ def land_changes(
     """Rows of one landed change-feed file into `shop_bronze.<source>`, as the contract
     lands them (every column text, then the provenance columns)."""
     declared = CHANGE_COLUMNS[source]
-    conn.execute("CREATE SCHEMA IF NOT EXISTS shop_bronze")
-    columns = ", ".join(f'"{c}" VARCHAR' for c in declared)
-    conn.execute(f"CREATE TABLE IF NOT EXISTS shop_bronze.{source} ({columns}, {PROVENANCE})")
+    bronze.ensure_bronze(conn, shop_sources().source(source))
     names = [*declared, "_source_file", "_file_version", "_line", "_batch", "_run_id"]
     conn.executemany(
         f"INSERT INTO shop_bronze.{source} ({', '.join(names)}, _ingested_at) "
