@@ -589,9 +589,9 @@ def to_measurement(variant: Variant, run: Run, runs: list[Run]) -> Measurement:
     pandas = next((r for r in runs if r.workload == "pandas"), None)
     base = pandas if pandas is not None and pandas is not run else None
     headline = run.workload == "platform"
-    layer = "gold" if variant.gold else "silver"
+    layer = " to gold" if variant.gold else ""  # silver's name as before: runs compare
     return Measurement(
-        workload=f"shop {run.events / 1e3:,.0f}k events to {layer}: {run.workload}",
+        workload=f"shop {run.events / 1e3:,.0f}k events{layer}: {run.workload}",
         seconds=run.seconds,
         peak_rss_mb=run.peak_rss_mb,
         records=run.events,
