@@ -6,6 +6,7 @@
     python -m bench --only datasets     # PostgreSQL to Parquet by the dataset layer (PostgreSQL)
     python -m bench --only cdc          # incremental PostgreSQL copies against a full reload
     python -m bench --only shop         # 1M shop events, landing files to silver
+    python -m bench --only shop_gold    # the same plus 100k customer changes, to gold
     python -m bench --list
 
 Each entry of BENCHMARKS is a `run()` returning `Measurement`s (bench/common.py). The run
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "datasets": datasets.run,
     "cdc": cdc.run,
     "shop": shop.run,
+    "shop_gold": shop.run_gold,
 }
 
 

@@ -7,10 +7,10 @@ order: every source's files through `project.lib.shop.bronze.ingest_file` (liste
 hashed by `project.lib.shop.landing`, the ledger deciding), the bronze WARN counts into
 the expectation log, then `dbt build` of the silver models with the arguments the dbt
 asset passes (read by the parent from `project.defs.shop.transformation`, so this
-process never imports Dagster). Prints `{"bronze_s", "dbt_s", "dbt_started", "target"}`
-as JSON on its last line (`dbt_started`: the epoch dbt was launched at, to split its
-log's time stamps; `target`: the dbt target folder, whose run_results.json has per-model
-times).
+process never imports Dagster). Prints `{"bronze_s", "dbt_s", "dbt_started", "target",
+"dbt_rc"}` as JSON on its last line, and exits with dbt's status (`dbt_started`: the
+epoch dbt was launched at, to split its log's time stamps; `target`: the dbt target
+folder, whose run_results.json has per-model times).
 """
 
 from __future__ import annotations
@@ -60,14 +60,15 @@ def ingest_all(run_id: str) -> dict[str, int]:
     return rows
 
 
-def dbt_build(args: list[str], target: Path) -> None:
+def dbt_build(args: list[str], target: Path) -> int:
+    """dbt's exit status: a failed blocking test still leaves the run's figures."""
     parsed = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
     if parsed.exists():  # as dagster-dbt does: no full re-parse for one invocation
         shutil.copy2(parsed, target / parsed.name)
     dbt = str(Path(sys.executable).parent / "dbt")
     folders = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     command = [dbt, *args, *folders, "--target-path", str(target)]
-    subprocess.run(command, check=True, stdout=sys.stderr)
+    return subprocess.run(command, check=False, stdout=sys.stderr).returncode
 
 
 def main(run_id: str, args: list[str]) -> dict[str, object]:
@@ -76,10 +77,18 @@ def main(run_id: str, args: list[str]) -> dict[str, object]:
     bronze_s = time.monotonic() - started
     target = Path(tempfile.mkdtemp(prefix="shop-dbt-target-", dir=load_settings().data_path))
     dbt_started = time.time()
-    dbt_build(args, target)
+    dbt_rc = dbt_build(args, target)
     dbt_s = time.monotonic() - started - bronze_s
-    return {"bronze_s": bronze_s, "dbt_s": dbt_s, "dbt_started": dbt_started, "target": str(target)}
+    return {
+        "bronze_s": bronze_s,
+        "dbt_s": dbt_s,
+        "dbt_started": dbt_started,
+        "target": str(target),
+        "dbt_rc": dbt_rc,
+    }
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], json.loads(sys.argv[2]))))
+    split = main(sys.argv[1], json.loads(sys.argv[2]))
+    print(json.dumps(split))
+    sys.exit(split["dbt_rc"])

@@ -1,9 +1,10 @@
 """The pandas baseline of the shop benchmark: landing files to silver Parquet, written the
 straightforward way, in one process, one source at a time.
 
-Run as `python -m bench.shop_pandas <landing root> <output dir>`; prints, on its last line,
-each source's counts as JSON (rows parsed, malformed lines, silver rows, quarantined rows)
-so the benchmark can check them against the platform's warehouse.
+Run as `python -m bench.shop_pandas <landing root> <output dir> [gold]`; prints, on its
+last line, each source's counts as JSON (rows parsed, malformed lines, silver rows,
+quarantined rows) so the benchmark can check them against the platform's warehouse. With
+`gold` it goes on to gold (bench/shop_gold_pandas.py) and adds gold's counts.
 
 What it does, per source, in the order bronze takes the files (oldest first, then by path):
 - JSON lines: `json.loads` per line; a line that does not parse, or is not an object, is
@@ -55,6 +56,17 @@ PROVENANCE = ["_rescued_data", "_source_file", "_file_version", "_line", "_batch
 # `<column> is not null or landed.<column> is null`: the value cast when it landed
 _PARSES = re.compile(r"^\s*(\w+)\s+is\s+not\s+null\s+or\s+landed\.(\w+)\s+is\s+null\s*$", re.I)
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$", re.I)
+# the change feeds' expressions: `landed.seq is null or (seq is not null and
+# regexp_full_match(landed.seq, '[0-9]+'))`, `op = 'delete' or price is not null`, `... >= 0`
+_WHOLE = re.compile(
+    r"^\s*landed\.(\w+)\s+is\s+null\s+or\s+\(\s*(\w+)\s+is\s+not\s+null\s+and\s+"
+    r"regexp_full_match\(\s*landed\.\w+\s*,\s*'([^']*)'\s*\)\s*\)\s*$",
+    re.I,
+)
+_UNLESS_DELETE = re.compile(
+    r"^\s*op\s*=\s*'delete'\s+or\s+(\w+)\s+(is\s+not\s+null|>=\s*0)\s*$", re.I
+)
+_BOOLEANS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
 
 
 @dataclass
@@ -83,10 +95,11 @@ def load_sources() -> dict[str, Source]:
     }
 
 
-def load_silver() -> dict[str, Silver]:
-    """Silver models by source, from `config.meta` of the model YAML."""
+def load_silver(directory: Path = SILVER_DIR) -> dict[str, Silver]:
+    """Silver models by source, from `config.meta` of the model YAML in `directory` (the
+    facts'; the change feeds' are in its `changes/`)."""
     found: dict[str, Silver] = {}
-    for path in sorted(SILVER_DIR.glob("*.yml")):
+    for path in sorted(directory.glob("*.yml")):
         for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
             meta = (model.get("config") or {}).get("meta") or {}
             if "shop" not in meta:
@@ -224,6 +237,8 @@ def typed_value(text: pd.Series, kind: str) -> pd.Series:
     kind = kind.strip().lower()
     if kind in ("varchar", "text", "string"):
         return text
+    if kind == "boolean":
+        return text.str.strip().str.lower().map(_BOOLEANS).astype("boolean")
     if kind == "timestamptz":
         return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     if kind in ("integer", "int", "bigint"):
@@ -259,11 +274,25 @@ def fails(rule: dict[str, Any], typed: pd.DataFrame, landed: pd.DataFrame) -> pd
     if kind == "expression" and (match := _PARSES.match(rule["expression"])):
         typed_name, landed_name = match.groups()
         return typed[typed_name].isna() & landed[landed_name].notna()
+    if kind == "expression" and (match := _WHOLE.match(rule["expression"])):
+        landed_name, typed_name, pattern = match.groups()
+        text = landed[landed_name]
+        whole = text.str.fullmatch(pattern).fillna(False).astype(bool)
+        return text.notna() & (typed[typed_name].isna() | ~whole)
+    if kind == "expression" and (match := _UNLESS_DELETE.match(rule["expression"])):
+        column, test = match.groups()
+        upsert = (typed["op"] != "delete").fillna(True).astype(bool)  # NULL op: not a delete
+        if test.startswith(">="):  # NULL >= 0 is NULL: the row passes
+            return upsert & (typed[column] < 0).fillna(False).astype(bool)
+        return upsert & typed[column].isna()
     raise ValueError(f"drop rule {rule.get('name')!r} ({kind}): not known to the pandas baseline")
 
 
-def silver_of(rows: pd.DataFrame, spec: Silver) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(silver rows, quarantined rows) of one source's landed rows."""
+def silver_of(
+    rows: pd.DataFrame, spec: Silver, key: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(silver rows, quarantined rows) of one source's landed rows; one row per `key`
+    (default `event_id`), the first by file order, then line."""
     landed = pd.DataFrame(
         {name: landed_text(rows, names) for name, (_, names) in spec.typed.items()}
     )
@@ -280,13 +309,14 @@ def silver_of(rows: pd.DataFrame, spec: Silver) -> tuple[pd.DataFrame, pd.DataFr
         typed["event_date"] = typed[spec.event_time].dt.date
     for column in PROVENANCE:
         typed[column] = rows[column]
-    silver = typed[~dropped].drop_duplicates("event_id", keep="first")
+    silver = typed[~dropped].drop_duplicates(key or ["event_id"], keep="first")
 
     landed_columns = [c for c in rows.columns if c not in PROVENANCE] + ["_rescued_data"]
     quarantine = rows.loc[dropped, ["_source_file", "_file_version", "_line", "_batch"]].copy()
     quarantine.insert(0, "rule", first_rule[dropped])
     quarantine.insert(0, "source", spec.source)
-    quarantine["event_id"] = rows.loc[dropped, "event_id"]
+    if "event_id" in rows.columns:
+        quarantine["event_id"] = rows.loc[dropped, "event_id"]
     as_landed = rows.loc[dropped, landed_columns]
     records = as_landed.astype(object).where(as_landed.notna()).to_dict("records")
     quarantine["record"] = [json.dumps(r) for r in records]
@@ -298,31 +328,44 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
     frame.to_parquet(path, index=False, compression="zstd")
 
 
-def run(root: Path, out: Path) -> dict[str, dict[str, int]]:
+def run(root: Path, out: Path, gold: bool = False) -> dict[str, dict[str, int]]:
+    """Landing to silver Parquet; with `gold`, on to gold (bench/shop_gold_pandas.py), the
+    silver frames kept in memory for it. Counts per source (and gold's under "gold")."""
     counts: dict[str, dict[str, int]] = {}
     silver_specs = load_silver()
+    kept: dict[str, pd.DataFrame] = {}  # silver frames (facts) and landed rows (feeds)
     for name, source in load_sources().items():
         rows, malformed = read_source(root, source)
         counts[name] = {"bronze": len(rows), "malformed": len(malformed)}
         _write(malformed, out / "malformed" / f"{name}.parquet")
         spec = silver_specs.get(name)
-        if spec is None:  # a change feed: no silver model, landed as text
+        if spec is None:  # a change feed: landed as text here; gold types and applies it
             _write(rows[[*source.columns, *PROVENANCE]], out / "bronze" / f"{name}.parquet")
+            if gold:
+                kept[name] = rows
             continue
         silver, quarantine = silver_of(rows, spec)
         _write(silver, out / "silver" / f"{spec.model}.parquet")
         _write(quarantine, out / "quarantine" / f"{name}.parquet")
         counts[name] |= {"silver": len(silver), "quarantine": len(quarantine)}
+        if gold:
+            kept[spec.model] = silver
         del rows, silver, quarantine
+    if gold:
+        from bench.shop_gold_pandas import build_gold  # it imports this module
+
+        counts["gold"] = build_gold(kept, out)
     return counts
 
 
 def _lines(counts: dict[str, dict[str, int]]) -> Iterator[str]:
     for name, c in counts.items():
-        yield f"{name}: " + ", ".join(f"{k} {v:,}" for k, v in c.items())
+        yield f"{name}: " + ", ".join(
+            f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in c.items()
+        )
 
 
 if __name__ == "__main__":
-    result = run(Path(sys.argv[1]), Path(sys.argv[2]))
+    result = run(Path(sys.argv[1]), Path(sys.argv[2]), gold=sys.argv[3:] == ["gold"])
     print("\n".join(_lines(result)), file=sys.stderr)
     print(json.dumps(result))
