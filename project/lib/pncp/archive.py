@@ -431,13 +431,32 @@ class ArchiveWriter:
         """A job's own transaction, or none inside the round's."""
         return nullcontext() if self._in_round else warehouse.transaction(conn)
 
+    async def open_failures_async(self, days: Iterable[tuple[str, date]]) -> None:
+        """Keep the open failed pages of these (endpoint, day)s, read in one statement: a
+        run's checkpoints need not read them one endpoint-day at a time."""
+        await self.run_async(self._load_open_failures, set(days))
+
+    def _load_open_failures(
+        self, conn: duckdb.DuckDBPyConnection, days: set[tuple[str, date]]
+    ) -> None:
+        found: dict[tuple[str, date], set[tuple[int, int]]] = {key: set() for key in days}
+        for endpoint, day, modalidade, page in conn.execute(
+            """SELECT endpoint, ingestion_date, modalidade, page
+               FROM meta.failed_requests WHERE NOT resolved"""
+        ).fetchall():
+            if (endpoint, day) in found:
+                found[(endpoint, day)].add((modalidade, page))
+        self._open_failures.update(found)
+
     async def checkpoint_async(self, endpoint: str, day: date) -> Checkpoint:
         """The archive's checkpoint of `endpoint` on `day`; its open failures are kept."""
         return await self.run_async(self._checkpoint, endpoint, day)
 
     def _checkpoint(self, conn: duckdb.DuckDBPyConnection, endpoint: str, day: date) -> Checkpoint:
-        checkpoint, open_pages = _read_checkpoint(conn, endpoint, day, failures=True)
-        self._open_failures[(endpoint, day)] = open_pages
+        known = (endpoint, day) in self._open_failures
+        checkpoint, open_pages = _read_checkpoint(conn, endpoint, day, failures=not known)
+        if not known:
+            self._open_failures[(endpoint, day)] = open_pages
         return checkpoint
 
     def submit(self, apply: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:

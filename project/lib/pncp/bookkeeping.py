@@ -146,17 +146,14 @@ class Completeness:
 def completeness(
     conn: duckdb.DuckDBPyConnection, endpoint: str, day: date, expected_slices: int
 ) -> Completeness:
+    # One scan (each scan of a lake's table pays its own catalog round trips).
     row = conn.execute(
-        """WITH firsts AS (
-               SELECT total_records, greatest(total_pages, 1) AS pages
-               FROM raw.api_requests
-               WHERE endpoint = ? AND ingestion_date = ? AND page = 1)
-           SELECT (SELECT count(*) FROM firsts),
-                  (SELECT coalesce(sum(total_records), 0) FROM firsts),
-                  (SELECT coalesce(sum(pages), 0) FROM firsts),
+        """SELECT count(*) FILTER (page = 1),
+                  coalesce(sum(total_records) FILTER (page = 1), 0),
+                  coalesce(sum(greatest(total_pages, 1)) FILTER (page = 1), 0),
                   coalesce(sum(record_count), 0), count(*)
            FROM raw.api_requests WHERE endpoint = ? AND ingestion_date = ?""",
-        [endpoint, day, endpoint, day],
+        [endpoint, day],
     ).fetchone()
     slices, expected_records, expected_pages, archived_records, archived_pages = row
     return Completeness(

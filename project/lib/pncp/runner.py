@@ -135,6 +135,7 @@ async def _extract_all(
         return outcome
 
     with ArchiveWriter(sessions, store_root, run_id, use) as writer:
+        await writer.open_failures_async((e.name, d) for e, d in work)
         async with PncpClient(settings) as client:
             tasks = [asyncio.ensure_future(one(e, d)) for e, d in work]
             try:
