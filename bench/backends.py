@@ -47,7 +47,13 @@ completeness scans `raw.api_requests` once instead of twice: 161 ms of statement
 per endpoint-day on the lake (checkpoint 65 -> 14 ms, completeness 42 -> 25 ms), but the
 month did not move: file 52.9 s, ducklake 76.7 s (1.45x, load 3.4 / 4.5). What is left
 per batch is the payload lookup (a scan of every `raw.payloads` file, ~33 ms) and the
-commit (~18 ms); the wall time is no longer bound by the writer's statements alone.
+commit (~18 ms); the wall time is no longer bound by the writer's statements alone (the
+lake's process also used 24.3 s of CPU against 14.4 s on the file for 10 days, on two
+shared cores). DuckDB 1.5.5's ducklake extension has no metadata cache setting (its
+settings: the inlining default of 10 rows, retries, target file size, deletion vectors;
+the postgres pool, `pg_connection_cache`, is already on). Raising
+`data_inlining_row_limit` to 100 (so every batch went to the catalog) stalled the 10-day
+extraction after 9 snapshots (stopped after 10 minutes; cause not found), so it stays.
 
 Knobs: `BENCH_BACKENDS_WORKLOADS=extract,transform,three` narrows a run;
 `BENCH_BACKENDS_TRANSFORM_SCALE` (10) and `BENCH_THREE_RUNS_SCALE` (1) choose the
