@@ -27,6 +27,34 @@ three runs fetch from a simulator in this process (150 ms per page). The table's
 file time over ducklake time (above 1: the lake is faster); the lines printed as it goes
 give ducklake/file for the single workloads.
 
+Findings (extract, issue #14). Profiled by wrapping the writer's connection (count and
+time per statement kind, 10 days = 60 endpoint-days): on a lake a statement costs 8-60 ms
+of catalog round trips where the file takes 1-8 ms (an empty `meta.failed_requests`
+count: ~30 catalog queries, 45 ms), and an insert inside an open transaction ~2 ms
+against ~8 ms on its own. Before: 13.5 statements per endpoint-day, 272 ms of statement
+time on the lake (49 ms on the file); per batch a payload lookup outside the transaction,
+an anti-join insert scanning `raw.payloads` again and an open-failure count (45 ms, for
+a table that is almost always empty); per endpoint-day a schema-versions read, and the
+bookkeeping awaited inside the slot of the days in flight, so the next day's fetching
+waited on the catalog. Now a writer round is one transaction, the payload lookup is
+read once inside it, open failures come with the checkpoint (one statement) and schema
+versions are cached per endpoint, and the bookkeeping runs outside the slot: 11.7
+statements and 145 ms per endpoint-day on the lake. Month: before, file 68.9 s,
+ducklake 151.1 s (2.19x, load 4.7 / 5.3); after, file 51.9 s, ducklake 75.3 s (1.45x,
+load 3.3 / 3.4). Then the open failures of a run's endpoint-days are read once per run
+(not with every checkpoint: an almost always empty table, ~40 ms a read on a lake) and
+completeness scans `raw.api_requests` once instead of twice: 161 ms of statement time
+per endpoint-day on the lake (checkpoint 65 -> 14 ms, completeness 42 -> 25 ms), but the
+month did not move: file 52.9 s, ducklake 76.7 s (1.45x, load 3.4 / 4.5). What is left
+per batch is the payload lookup (a scan of every `raw.payloads` file, ~33 ms) and the
+commit (~18 ms); the wall time is no longer bound by the writer's statements alone (the
+lake's process also used 24.3 s of CPU against 14.4 s on the file for 10 days, on two
+shared cores). DuckDB 1.5.5's ducklake extension has no metadata cache setting (its
+settings: the inlining default of 10 rows, retries, target file size, deletion vectors;
+the postgres pool, `pg_connection_cache`, is already on). Raising
+`data_inlining_row_limit` to 100 (so every batch went to the catalog) stalled the 10-day
+extraction after 9 snapshots (stopped after 10 minutes; cause not found), so it stays.
+
 Knobs: `BENCH_BACKENDS_WORKLOADS=extract,transform,three` narrows a run;
 `BENCH_BACKENDS_TRANSFORM_SCALE` (10) and `BENCH_THREE_RUNS_SCALE` (1) choose the
 archives; `BENCH_DAYS`, `BENCH_SCALE`, `BENCH_LATENCY_MS` and `BENCH_CONCURRENCY` (see

@@ -28,8 +28,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -228,18 +230,31 @@ class Checkpoint:
 
 
 def read_checkpoint(conn: duckdb.DuckDBPyConnection, endpoint: str, day: date) -> Checkpoint:
-    rows = conn.execute(
-        """SELECT modalidade, page, total_records, total_pages, record_count
-           FROM raw.api_requests WHERE endpoint = ? AND ingestion_date = ?""",
-        [endpoint, day],
-    ).fetchall()
+    return _read_checkpoint(conn, endpoint, day, failures=False)[0]
+
+
+def _read_checkpoint(
+    conn: duckdb.DuckDBPyConnection, endpoint: str, day: date, *, failures: bool
+) -> tuple[Checkpoint, set[tuple[int, int]]]:
+    """The checkpoint, and with `failures` the day's open failed pages (modalidade, page),
+    in one statement: on a lake every statement pays its own catalog round trips."""
+    sql = """SELECT false, modalidade, page, total_records, total_pages, record_count
+             FROM raw.api_requests WHERE endpoint = ? AND ingestion_date = ?"""
+    if failures:
+        sql += """ UNION ALL SELECT true, modalidade, page, 0, 0, 0 FROM meta.failed_requests
+                   WHERE NOT resolved AND endpoint = ? AND ingestion_date = ?"""
+    rows = conn.execute(sql, [endpoint, day] * (2 if failures else 1)).fetchall()
     checkpoint = Checkpoint()
-    for modalidade, page, total_records, total_pages, record_count in rows:
+    open_pages: set[tuple[int, int]] = set()
+    for failed, modalidade, page, total_records, total_pages, record_count in rows:
+        if failed:
+            open_pages.add((modalidade, page))
+            continue
         checkpoint.pages.add((modalidade, page))
         checkpoint.records += record_count
         if page == 1:
             checkpoint.totals[modalidade] = (total_records, total_pages)
-    return checkpoint
+    return checkpoint, open_pages
 
 
 @dataclass(frozen=True)
@@ -286,9 +301,19 @@ class ArchiveWriter:
     fetching (DuckDB and zstd release the GIL) overlap.
 
     Each batch of pages is one transaction (whole pages or none), committed after its
-    bodies are safely in the store. `collected_at` is made strictly increasing per writer
-    so that the designed `UNIQUE(endpoint, collected_at)` holds even when pages arrive in
-    the same microsecond.
+    bodies are safely in the store. A round of several jobs is one transaction in all:
+    on a lake every statement and every commit pays catalog round trips to PostgreSQL
+    (issue #14), so one commit per round, not per batch. If any job of it fails, the
+    round rolls back and its jobs run again one by one, each in its own transaction, so
+    a failure is the failing job's alone; results are handed out only once committed.
+    `collected_at` is made strictly increasing per writer so that the designed
+    `UNIQUE(endpoint, collected_at)` holds even when pages arrive in the same microsecond.
+
+    Small bookkeeping state is kept here rather than read again for every batch: the
+    open failed pages of each endpoint-day whose checkpoint this writer read (a batch
+    marks failures resolved only when it holds one of them), and `schema_cache`, the
+    recorded schema versions per endpoint (`bookkeeping.check_schema`). Both are dropped
+    when a round rolls back.
     """
 
     def __init__(
@@ -305,6 +330,11 @@ class ArchiveWriter:
         self._last_ts = utcnow()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._abort = threading.Event()
+        # (endpoint, day) -> its open failed pages (modalidade, page), from the checkpoint
+        # read plus the failures recorded since: a superset of what is open is safe.
+        self._open_failures: dict[tuple[str, date], set[tuple[int, int]]] = {}
+        self.schema_cache: dict[str, list[tuple[str, str]]] = {}
+        self._in_round = False  # jobs run inside the round's transaction
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-store")
         self._thread = threading.Thread(target=self._work, name="archive-writer", daemon=True)
         self._thread.start()
@@ -359,6 +389,8 @@ class ArchiveWriter:
         try:
             with self.sessions(self._abort) as conn:
                 held = time.monotonic()
+                if len(jobs) > 1 and self._all_at_once(conn, jobs):
+                    return
                 for job in jobs:
                     try:
                         # Each job is one transaction or idempotent: on a lake, a commit
@@ -373,6 +405,59 @@ class ArchiveWriter:
         finally:
             if held is not None:
                 self.use.add(time.monotonic() - held)  # the round, from its first job
+
+    def _all_at_once(self, conn: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> bool:
+        """The round's jobs in one transaction; False (rolled back) if any of them fails."""
+
+        def apply(c: duckdb.DuckDBPyConnection) -> list[Any]:
+            with warehouse.transaction(c):
+                self._in_round = True
+                try:
+                    return [job.apply(c) for job in jobs]
+                finally:
+                    self._in_round = False
+
+        try:
+            results = warehouse.retry_conflicts(conn, apply)
+        except Exception:
+            self._open_failures.clear()
+            self.schema_cache.clear()
+            return False
+        for job, result in zip(jobs, results, strict=True):
+            job.future.set_result(result)
+        return True
+
+    def _transaction(self, conn: duckdb.DuckDBPyConnection) -> AbstractContextManager[None]:
+        """A job's own transaction, or none inside the round's."""
+        return nullcontext() if self._in_round else warehouse.transaction(conn)
+
+    async def open_failures_async(self, days: Iterable[tuple[str, date]]) -> None:
+        """Keep the open failed pages of these (endpoint, day)s, read in one statement: a
+        run's checkpoints need not read them one endpoint-day at a time."""
+        await self.run_async(self._load_open_failures, set(days))
+
+    def _load_open_failures(
+        self, conn: duckdb.DuckDBPyConnection, days: set[tuple[str, date]]
+    ) -> None:
+        found: dict[tuple[str, date], set[tuple[int, int]]] = {key: set() for key in days}
+        for endpoint, day, modalidade, page in conn.execute(
+            """SELECT endpoint, ingestion_date, modalidade, page
+               FROM meta.failed_requests WHERE NOT resolved"""
+        ).fetchall():
+            if (endpoint, day) in found:
+                found[(endpoint, day)].add((modalidade, page))
+        self._open_failures.update(found)
+
+    async def checkpoint_async(self, endpoint: str, day: date) -> Checkpoint:
+        """The archive's checkpoint of `endpoint` on `day`; its open failures are kept."""
+        return await self.run_async(self._checkpoint, endpoint, day)
+
+    def _checkpoint(self, conn: duckdb.DuckDBPyConnection, endpoint: str, day: date) -> Checkpoint:
+        known = (endpoint, day) in self._open_failures
+        checkpoint, open_pages = _read_checkpoint(conn, endpoint, day, failures=not known)
+        if not known:
+            self._open_failures[(endpoint, day)] = open_pages
+        return checkpoint
 
     def submit(self, apply: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:
         """`apply(conn)` in the writer thread's next warehouse session."""
@@ -402,7 +487,7 @@ class ArchiveWriter:
     def _record_failures(
         self, conn: duckdb.DuckDBPyConnection, failures: Sequence[FailedPage]
     ) -> None:
-        with warehouse.transaction(conn):
+        with self._transaction(conn):
             for failure in failures:
                 self._record_failure(conn, failure)
 
@@ -462,36 +547,40 @@ class ArchiveWriter:
                 fresh[digest] = (len(page.body), self.store.put(digest, page.body))
 
     def _commit(self, conn: duckdb.DuckDBPyConnection, batch: _PreparedBatch) -> Written:
-        """One transaction: the batch's new payload rows, its request rows, resolved failures."""
-        known = {
-            row[0]
-            for row in conn.execute(
-                "SELECT payload_sha256 FROM raw.payloads WHERE list_contains(?, payload_sha256)",
-                [list(batch.payloads)],
-            ).fetchall()
-        }
-        fresh = {d: sizes for d, sizes in batch.payloads.items() if d not in known}
-        if fresh:
-            self._ensure_bodies(batch, fresh)
-        now = utcnow()
-        payload_table = pa.table(
-            {
-                "payload_sha256": list(fresh),
-                "payload_size": [raw for raw, _ in fresh.values()],
-                "stored_size": [stored for _, stored in fresh.values()],
-                "first_seen_at": [now] * len(fresh),
-            },
-            schema=_PAYLOAD_SCHEMA,
-        )
-        conn.register("payload_table", payload_table)
+        """One transaction: the batch's new payload rows, its request rows, resolved failures.
+
+        Which bodies are new is read inside the transaction, so the payload rows are
+        inserted without an anti-join of their own (one scan of `raw.payloads`, not two).
+        """
+        conn.register("payload_table", pa.table({"payload_sha256": list(batch.payloads)}))
         conn.register("request_table", batch.requests)
         try:
-            with warehouse.transaction(conn):
-                # An anti-join, not INSERT OR IGNORE: a lake has no key to ignore on.
-                conn.execute(
-                    """INSERT INTO raw.payloads SELECT * FROM payload_table
-                       WHERE payload_sha256 NOT IN (SELECT payload_sha256 FROM raw.payloads)"""
-                )
+            with self._transaction(conn):
+                known = {
+                    row[0]
+                    for row in conn.execute(
+                        """SELECT payload_sha256 FROM raw.payloads
+                           SEMI JOIN payload_table USING (payload_sha256)"""
+                    ).fetchall()
+                }
+                fresh = {d: sizes for d, sizes in batch.payloads.items() if d not in known}
+                if fresh:
+                    self._ensure_bodies(batch, fresh)
+                    now = utcnow()
+                    new_payloads = pa.table(
+                        {
+                            "payload_sha256": list(fresh),
+                            "payload_size": [raw for raw, _ in fresh.values()],
+                            "stored_size": [stored for _, stored in fresh.values()],
+                            "first_seen_at": [now] * len(fresh),
+                        },
+                        schema=_PAYLOAD_SCHEMA,
+                    )
+                    conn.register("new_payloads", new_payloads)
+                    try:
+                        conn.execute("INSERT INTO raw.payloads SELECT * FROM new_payloads")
+                    finally:
+                        conn.unregister("new_payloads")
                 conn.execute(
                     f"""INSERT INTO raw.api_requests ({", ".join(_REQUEST_COLUMNS)})
                         SELECT request_id::UUID, {", ".join(_REQUEST_COLUMNS[1:])}
@@ -506,13 +595,25 @@ class ArchiveWriter:
     def _resolve_failures(
         self, conn: duckdb.DuckDBPyConnection, pages: Iterable[ArchivedPage]
     ) -> None:
-        """Mark open failures of pages now archived as resolved (a later run retried them)."""
-        keys = [(p.endpoint, p.day, p.modalidade, p.page) for p in pages]
-        open_count = conn.execute(
-            "SELECT count(*) FROM meta.failed_requests WHERE NOT resolved AND endpoint = ?",
-            [keys[0][0]],
-        ).fetchone()[0]
-        if not open_count:
+        """Mark open failures of pages now archived as resolved (a later run retried them).
+
+        For an endpoint-day whose checkpoint this writer read, its open failures are known
+        here; for any other, the warehouse is asked."""
+        keys = []
+        for (endpoint, day), group in groupby(pages, key=lambda p: (p.endpoint, p.day)):
+            held = {(p.modalidade, p.page) for p in group}
+            known = self._open_failures.get((endpoint, day))
+            if known is None:
+                known = {
+                    (modalidade, page)
+                    for modalidade, page in conn.execute(
+                        """SELECT modalidade, page FROM meta.failed_requests
+                           WHERE NOT resolved AND endpoint = ? AND ingestion_date = ?""",
+                        [endpoint, day],
+                    ).fetchall()
+                }
+            keys += [(endpoint, day, m, p) for m, p in sorted(held & known)]
+        if not keys:
             return
         conn.executemany(
             """UPDATE meta.failed_requests SET resolved = true, resolved_at = ?
@@ -525,6 +626,9 @@ class ArchiveWriter:
         """Upsert an unresolved failure: one open row per page, counting retries."""
         now = utcnow()
         key = [failure.endpoint, failure.day, failure.modalidade, failure.page]
+        known = self._open_failures.get((failure.endpoint, failure.day))
+        if known is not None:
+            known.add((failure.modalidade, failure.page))
         existing = conn.execute(
             """SELECT failure_id FROM meta.failed_requests WHERE NOT resolved
                AND endpoint = ? AND ingestion_date = ? AND modalidade = ? AND page = ?""",

@@ -53,32 +53,55 @@ def check_schema(
     day: date,
     structure: schema.Structure,
     run_id: str | None,
+    cache: dict[str, list[tuple[str, str]]] | None = None,
 ) -> SchemaCheck:
     """Compare to the baseline (first version); record structures never seen before.
 
     The check reports drift against the baseline on every partition that has it; a new
     version is recorded only when the structure adds fields or types that no recorded
     version had, so one drift is one row in `meta.schema_versions`, not one per day.
+
+    `cache` (endpoint -> its recorded versions, oldest first) spares a read per
+    endpoint-day (on a lake each read pays catalog round trips). It decides alone only
+    when it shows no new version, which versions recorded since by others cannot change;
+    otherwise the versions are read again before one is recorded, and the endpoint's
+    entry is dropped once one is.
     """
     fingerprint = schema.fingerprint(structure)
+    rows = cache.get(endpoint) if cache is not None else None
+    if rows:
+        checked = _against(rows, fingerprint, structure)
+        if not checked.new_version:
+            return checked
     rows = conn.execute(
         """SELECT fingerprint, structure FROM meta.schema_versions
            WHERE endpoint = ? ORDER BY first_seen_at, first_partition""",
         [endpoint],
     ).fetchall()
+    if cache is not None:
+        cache[endpoint] = rows
     if not rows:
+        checked = SchemaCheck(fingerprint, schema.Drift((), (), ()), True, None)
+    else:
+        checked = _against(rows, fingerprint, structure)
+    if checked.new_version:
         _record_version(conn, endpoint, fingerprint, structure, day, run_id)
-        return SchemaCheck(fingerprint, schema.Drift((), (), ()), True, None)
+        if cache is not None:
+            cache.pop(endpoint, None)
+    return checked
+
+
+def _against(
+    rows: list[tuple[str, str]], fingerprint: str, structure: schema.Structure
+) -> SchemaCheck:
+    """`structure` against the recorded versions `rows` (at least one, oldest first)."""
     baseline_fp, baseline_json = rows[0]
     drift = schema.diff(schema.from_json(baseline_json), structure)
     known: schema.Structure = {}
     for _, text in rows:
         schema.merge(known, schema.from_json(text))
     unseen = schema.diff(known, structure)
-    new_version = bool(unseen.added or unseen.changed)
-    if new_version:
-        _record_version(conn, endpoint, fingerprint, structure, day, run_id)
-    return SchemaCheck(fingerprint, drift, new_version, baseline_fp)
+    return SchemaCheck(fingerprint, drift, bool(unseen.added or unseen.changed), baseline_fp)
 
 
 def _record_version(
@@ -123,17 +146,14 @@ class Completeness:
 def completeness(
     conn: duckdb.DuckDBPyConnection, endpoint: str, day: date, expected_slices: int
 ) -> Completeness:
+    # One scan (each scan of a lake's table pays its own catalog round trips).
     row = conn.execute(
-        """WITH firsts AS (
-               SELECT total_records, greatest(total_pages, 1) AS pages
-               FROM raw.api_requests
-               WHERE endpoint = ? AND ingestion_date = ? AND page = 1)
-           SELECT (SELECT count(*) FROM firsts),
-                  (SELECT coalesce(sum(total_records), 0) FROM firsts),
-                  (SELECT coalesce(sum(pages), 0) FROM firsts),
+        """SELECT count(*) FILTER (page = 1),
+                  coalesce(sum(total_records) FILTER (page = 1), 0),
+                  coalesce(sum(greatest(total_pages, 1)) FILTER (page = 1), 0),
                   coalesce(sum(record_count), 0), count(*)
            FROM raw.api_requests WHERE endpoint = ? AND ingestion_date = ?""",
-        [endpoint, day, endpoint, day],
+        [endpoint, day],
     ).fetchone()
     slices, expected_records, expected_pages, archived_records, archived_pages = row
     return Completeness(

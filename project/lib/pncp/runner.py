@@ -15,7 +15,7 @@ import duckdb
 
 from project.lib import warehouse
 from project.lib.pncp import payload_store, progress
-from project.lib.pncp.archive import ArchiveWriter, WarehouseUse, ensure_archive, read_checkpoint
+from project.lib.pncp.archive import ArchiveWriter, WarehouseUse, ensure_archive
 from project.lib.pncp.bookkeeping import (
     Completeness,
     SchemaCheck,
@@ -90,10 +90,14 @@ def failure_headline(endpoint: str, outcomes: Sequence[EndpointDay], host: str) 
 
 
 def _finish(
-    conn: duckdb.DuckDBPyConnection, endpoint: Endpoint, report: DayReport, run_id: str | None
+    conn: duckdb.DuckDBPyConnection,
+    endpoint: Endpoint,
+    report: DayReport,
+    run_id: str | None,
+    schema_cache: dict[str, list[tuple[str, str]]] | None = None,
 ) -> EndpointDay:
     checked = (
-        check_schema(conn, endpoint.name, report.day, report.structure, run_id)
+        check_schema(conn, endpoint.name, report.day, report.structure, run_id, schema_cache)
         if report.structure
         else None
     )
@@ -120,15 +124,18 @@ async def _extract_all(
     async def one(endpoint: Endpoint, day: date) -> EndpointDay:
         async with gate:
             # Every warehouse access is a job of the writer's thread: a session each round.
-            checkpoint = await writer.run_async(read_checkpoint, endpoint.name, day)
+            checkpoint = await writer.checkpoint_async(endpoint.name, day)
             report = await extract_endpoint_day(client, endpoint, day, writer, checkpoint)
-            outcome = await writer.run_async(_finish, endpoint, report, run_id)
+        # Outside the gate: the next endpoint-day fetches while this one's bookkeeping
+        # waits for the writer (on a lake, a few catalog round trips).
+        outcome = await writer.run_async(_finish, endpoint, report, run_id, writer.schema_cache)
         progress.done((endpoint.name, day))
         if on_done is not None:
             on_done(outcome)
         return outcome
 
     with ArchiveWriter(sessions, store_root, run_id, use) as writer:
+        await writer.open_failures_async((e.name, d) for e, d in work)
         async with PncpClient(settings) as client:
             tasks = [asyncio.ensure_future(one(e, d)) for e, d in work]
             try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -132,3 +134,52 @@ def test_a_failure_is_upserted_then_resolved_by_a_later_success(
     assert open_failures(conn, "contratos", DAY) == []
     resolved = conn.execute("SELECT resolved, resolved_at IS NOT NULL FROM meta.failed_requests")
     assert resolved.fetchall() == [(True, True)]
+
+
+@pytest.fixture
+def either(warehouse_target: warehouse.Target) -> duckdb.DuckDBPyConnection:
+    """The archive on the test's backend: a DuckDB file, then a DuckLake."""
+    with warehouse.connection(warehouse_target) as connection:
+        ensure_archive(connection)
+        yield connection
+
+
+def test_a_round_commits_its_batches_together_and_a_failing_job_fails_alone(
+    either: duckdb.DuckDBPyConnection,
+) -> None:
+    writer = ArchiveWriter.on(either, None)
+    release = threading.Event()
+    busy = writer.submit(lambda _conn: release.wait(10))  # holds the writer: the rest queue
+
+    def broken(_conn: duckdb.DuckDBPyConnection) -> None:
+        raise ValueError("a job that fails")
+
+    first = writer.submit(lambda c: writer._commit(c, writer._prepare([_page(1, _body(1))])))
+    failing = writer.submit(broken)
+    last = writer.submit(lambda c: writer._commit(c, writer._prepare([_page(3, _body(3))])))
+    release.set()
+    assert busy.result() is True
+    assert first.result().payload_bytes == len(_body(1))
+    assert last.result().payload_bytes == len(_body(3))
+    with pytest.raises(ValueError, match="a job that fails"):
+        failing.result()
+    writer.close()
+    pages = either.execute("SELECT page FROM raw.api_requests ORDER BY page").fetchall()
+    assert pages == [(1,), (3,)]
+    assert either.execute("SELECT count(*) FROM raw.payloads").fetchone() == (2,)
+
+
+def test_failures_known_from_the_checkpoint_are_resolved_when_their_page_is_archived(
+    either: duckdb.DuckDBPyConnection,
+) -> None:
+    before = FailedPage("contratos", DAY, 0, 2, {"pagina": "2"}, "HTTP 500", 500, 6, None)
+    ArchiveWriter.on(either, "run-1").record_failure(before)
+    with ArchiveWriter.on(either, "run-2") as writer:
+        checkpoint = asyncio.run(writer.checkpoint_async("contratos", DAY))
+        assert checkpoint.pages == set()
+        during = FailedPage("contratos", DAY, 0, 3, {"pagina": "3"}, "HTTP 500", 500, 6, None)
+        writer.record_failure(during)
+        writer.write([_page(1, _body(1))])
+        assert len(open_failures(either, "contratos", DAY)) == 2, "page 1 resolves nothing"
+        writer.write([_page(2, _body(2)), _page(3, _body(3))])
+    assert open_failures(either, "contratos", DAY) == []
