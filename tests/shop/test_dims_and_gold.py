@@ -124,6 +124,7 @@ DROPPED = [
     ("customers", "op_not_null", customer("C000009", 1, None, iso(1))),
     ("customers", "op_allowed", customer("C000009", 2, "upsert", iso(1))),
     ("customers", "changed_at_parses", customer("C000009", 3, "update", "yesterday")),
+    ("customers", "changed_at_not_null", customer("C000009", 4, "delete", None)),
     ("products", "product_id_not_null", product(None, 1, "insert", iso(1))),
     ("products", "seq_parses", product("P00008", "x", "insert", iso(1))),
     ("products", "seq_not_null", product("P00008", None, "insert", iso(1))),
