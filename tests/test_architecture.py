@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 # The capability contract's layer line, extended by one capability as its comment says.
-CAPABILITY_LAYERS = 'layers = ["pncp | sales"]'
+CAPABILITY_LAYERS = 'layers = ["pncp | sales | shop"]'
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -104,14 +104,18 @@ def test_forbidden_import_breaks_its_contract(
 
 
 def test_capability_importing_another_breaks_independence(package_copy: Path) -> None:
-    # A second capability, added to the contract by its one-line change, imports the first.
-    append(package_copy / "project" / "defs" / "shop" / "__init__.py", "import project.defs.pncp")
+    # A new capability, added to the contract by its one-line change, imports another.
+    fleet = package_copy / "project" / "defs" / "fleet"
+    fleet.mkdir()
+    (fleet / "__init__.py").write_text("import project.defs.pncp\n")
     pyproject = package_copy / "pyproject.toml"
     text = pyproject.read_text()
     assert CAPABILITY_LAYERS in text
-    pyproject.write_text(text.replace(CAPABILITY_LAYERS, 'layers = ["pncp | sales | (shop)"]'))
+    pyproject.write_text(
+        text.replace(CAPABILITY_LAYERS, 'layers = ["pncp | sales | shop | (fleet)"]')
+    )
 
     result = lint_imports(package_copy)
 
     assert result.returncode != 0
-    assert "project.defs.shop -> project.defs.pncp" in result.stdout, result.stdout
+    assert "project.defs.fleet -> project.defs.pncp" in result.stdout, result.stdout
