@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import sys
 import time
 from collections.abc import Iterator
 from functools import cached_property, lru_cache
@@ -52,9 +54,18 @@ def manifest_is_stale(project: DbtProject) -> bool:
     )
 
 
+def _dbt_on_path() -> None:
+    """dagster-dbt's preparer runs `dbt` from PATH: make it the project's own, beside this
+    interpreter, when the environment is not activated (`.venv/bin/dagster`, `make test`)."""
+    here = Path(sys.executable).parent
+    if shutil.which("dbt") is None and (here / "dbt").exists():
+        os.environ["PATH"] = os.pathsep.join([str(here), os.environ.get("PATH", "")])
+
+
 def build_dbt_project(settings: Settings) -> DbtProject:
     """The project object with a fresh manifest (parsed only when the sources changed)."""
     project = DbtProject(project_dir=DBT_PROJECT_DIR, target=settings.dbt_target)
+    _dbt_on_path()
     # The check takes the lock too: dbt writes manifest.json in place, so a process that
     # looked while another was still writing it would find it fresh (its time is new) and
     # read half a file.
