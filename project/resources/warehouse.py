@@ -80,17 +80,20 @@ class WarehouseResource(DuckDBResource):
         ) as conn:
             yield conn
 
-    def lease_for(self, context: dg.AssetExecutionContext) -> WarehouseLease:
-        """The lease of the running step, logging its waits to the run's log."""
+    def lease_for(
+        self, context: dg.AssetExecutionContext, pool: str | None = None, slots: int | None = None
+    ) -> WarehouseLease:
+        """The lease of the running step, logging its waits to the run's log: of the
+        warehouse pool, or of another `pool` of `slots` (a capability's own writers)."""
         step = context.get_step_execution_context().step.key
         return WarehouseLease(
             context.instance,
-            self.pool,
+            pool or self.pool,
             context.run.run_id,
             step,
             label=f"{context.job_name} {step}",
             log=context.log.info,
-            slots=self.slots,
+            slots=slots or self.slots,
         )
 
     @contextmanager

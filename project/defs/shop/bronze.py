@@ -20,7 +20,6 @@ from project.lib.shop.landing import Offer, list_files, offer
 from project.lib.shop.sources import LandingSource, shop_sources
 from project.resources.landing import LandingResource
 from project.resources.warehouse import WarehouseResource
-from project.resources.warehouse_lease import WarehouseLease
 
 BRONZE_POOL = "shop_bronze"
 EXPECTATIONS_CHECK = "expectations"
@@ -58,19 +57,6 @@ def _offers(
         if (item.path, item.sha256) not in done:
             found.append(item)
     return found
-
-
-def _bronze_lease(context: dg.AssetExecutionContext) -> WarehouseLease:
-    step = context.get_step_execution_context().step.key
-    return WarehouseLease(
-        context.instance,
-        BRONZE_POOL,
-        context.run.run_id,
-        step,
-        label=f"{context.job_name} {step}",
-        log=context.log.info,
-        slots=1,
-    )
 
 
 def _summary(results: list[bronze.FileResult]) -> dict[str, Any]:
@@ -120,7 +106,7 @@ def build_bronze_asset(source: LandingSource) -> dg.AssetsDefinition:
     ):
         run_id = context.run.run_id
         with (
-            _bronze_lease(context).hold(),
+            warehouse.lease_for(context, pool=BRONZE_POOL, slots=1).hold(),
             warehouse.lease(context),
             warehouse.get_connection() as conn,
         ):

@@ -113,8 +113,9 @@ def micro_batches(offers: Iterable[Offer], source: LandingSource) -> Iterator[li
 
 
 def batch_key(batch: list[Offer]) -> str:
-    """A run key naming exactly these file versions: the same batch offered again (a
-    sensor restarted before its cursor was saved) is the same run, which Dagster skips."""
+    """A run key naming exactly these file versions (of one source or several): the same
+    batch offered again (a sensor restarted before its cursor was saved) is the same run,
+    which Dagster skips."""
     digest = hashlib.sha256()
     for item in batch:
         digest.update(f"{item.path}\0{item.sha256}\n".encode())
