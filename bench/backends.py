@@ -83,6 +83,7 @@ from bench.common import (
     print_table,
     save,
     simulator_process,
+    tree_rss_peak,
 )
 from project.lib import warehouse
 
@@ -252,7 +253,7 @@ def three_runs(archive: Path, backend: str, together: bool, url: str) -> ThreeRu
         mode = "together" if together else "serialized"
         before = os.times()
         started = time.monotonic()
-        with transformation.tree_rss_peak() as tree:
+        with tree_rss_peak() as tree:
             each = _run_processes(commands, env, together, DETAIL / f"{backend}-{mode}")
         seconds = time.monotonic() - started
         after = os.times()

@@ -1,10 +1,22 @@
-"""The project's dbt CLI resource skips dagster-dbt's per-invocation probes."""
+"""The project's dbt CLI resource skips dagster-dbt's per-invocation probes and keeps
+dbt's partial parse per profile."""
 
+import os
 from importlib.metadata import version
+from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from dagster_dbt import DbtCliResource
 
-from project.resources.dbt import WarehouseDbtResource, build_dbt_resource, get_dbt_project
+from project.resources.dbt import (
+    PARSE_CACHE_KEEP,
+    WarehouseDbtResource,
+    build_dbt_resource,
+    get_dbt_project,
+    keep_parse,
+    saved_parse_path,
+)
 from project.settings import apply_to_environment, get_settings
 
 
@@ -14,6 +26,8 @@ def test_the_overridden_hooks_still_exist_in_dagster_dbt() -> None:
         DbtCliResource.__dict__["_cli_version"], type(WarehouseDbtResource._cli_version)
     )
     assert callable(DbtCliResource.__dict__["_initialize_dbt_core_adapter"])
+    # Its invocation's target folder, where the kept parse is placed before dbt starts.
+    assert callable(DbtCliResource.__dict__["_get_unique_target_path"])
 
 
 def test_the_private_column_lineage_builder_still_has_the_signature_used() -> None:
@@ -45,3 +59,30 @@ def test_the_version_comes_from_package_metadata_without_running_dbt() -> None:
     assert str(resource._cli_version) == version("dbt-core")
     assert resource._cli_version.major == 1
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_a_parse_is_kept_per_profile_environment_and_replaced_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt re-parses everything when its saved parse was made with another profile (another
+    warehouse path, the lake): each profile environment keeps its own, newest first."""
+    monkeypatch.setenv("DBT_WAREHOUSE_PATH", str(tmp_path / "a.duckdb"))
+    first = saved_parse_path(tmp_path, "dev")
+    assert saved_parse_path(tmp_path, "dev") == first
+    assert saved_parse_path(tmp_path, "lake") != first
+    monkeypatch.setenv("DBT_WAREHOUSE_PATH", str(tmp_path / "b.duckdb"))
+    assert saved_parse_path(tmp_path, "dev") != first
+
+    run = tmp_path / "run"
+    run.mkdir()
+    invocation = SimpleNamespace(target_path=run, project_dir=tmp_path)
+    keep_parse(invocation, first)  # a failed invocation that never parsed keeps nothing
+    assert not first.exists()
+    for n in range(PARSE_CACHE_KEEP + 3):
+        (run / "partial_parse.msgpack").write_bytes(b"parse %d" % n)
+        saved = first.with_name(f"{n:02d}.msgpack")
+        keep_parse(invocation, saved)
+        os.utime(saved, (n, n))  # ordered, whatever the clock's resolution
+    kept = sorted(p.name for p in first.parent.iterdir())
+    assert kept == [f"{n:02d}.msgpack" for n in range(3, PARSE_CACHE_KEEP + 3)]
+    assert first.with_name("18.msgpack").read_bytes() == b"parse 18"

@@ -3,13 +3,15 @@
 Every model writes the DuckDB warehouse, so the dbt step holds the warehouse lease (a
 slot of the warehouse pool, `project.resources.warehouse_lease`) for the whole build. A
 run covers one month or, in a backfill, a range of months in one dbt invocation: the
-window reaches the models as `--vars {min_date, max_date}` and each incremental model
-replaces exactly the months of the window. dbt tests surface as asset checks; `dbt
+window reaches the models in the environment (`PNCP_MIN_DATE`, `PNCP_MAX_DATE`: a new
+`--vars` value every month would make dbt re-parse the whole project) and each incremental
+model replaces exactly the months of the window. dbt tests surface as asset checks; `dbt
 build` skips everything downstream of a failing ERROR test, so a missing key blocks the
 marts and their exports.
 """
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +24,12 @@ from dagster_dbt import (
 )
 
 from project.defs.pncp.partitions import monthly
-from project.resources.dbt import collect_events, get_dbt_project, with_warehouse_metadata
+from project.resources.dbt import (
+    collect_events,
+    dbt_environment,
+    get_dbt_project,
+    with_warehouse_metadata,
+)
 from project.resources.warehouse import WarehouseResource
 
 # Folder under models/ → layer; seeds are reference data loaded with staging.
@@ -64,8 +71,12 @@ translator = PncpDbtTranslator(
 )
 
 
-def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The run's partition window as dbt vars: first and last day, inclusive."""
+# Where the models read the run's window (macros/pncp/partition_window.sql).
+WINDOW_ENV = {"min_date": "PNCP_MIN_DATE", "max_date": "PNCP_MAX_DATE"}
+
+
+def partition_window(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The run's partition window: first and last day, inclusive."""
     window = context.partition_time_window
     return {
         "min_date": window.start.date().isoformat(),
@@ -73,9 +84,9 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     }
 
 
-def dbt_build_args(window_vars: Mapping[str, str]) -> list[str]:
-    vars_yaml = "{" + ", ".join(f"{k}: '{v}'" for k, v in sorted(window_vars.items())) + "}"
-    return ["build", "--vars", vars_yaml]
+def window_for_dbt(window: Mapping[str, str]) -> AbstractContextManager[None]:
+    """The window where the models read it, for the dbt invocations started inside."""
+    return dbt_environment({WINDOW_ENV[name]: day for name, day in window.items()})
 
 
 @dbt_assets(
@@ -90,8 +101,8 @@ def dbt_build_args(window_vars: Mapping[str, str]) -> list[str]:
 def pncp_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    with warehouse.lease(context):
-        invocation = dbt.cli(dbt_build_args(partition_vars(context)), context=context)
+    with warehouse.lease(context), window_for_dbt(partition_window(context)):
+        invocation = dbt.cli(["build"], context=context)
         events, failure = collect_events(invocation)
         yield from with_warehouse_metadata(context, invocation, events, warehouse)
         if failure is not None:

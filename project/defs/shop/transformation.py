@@ -21,9 +21,8 @@ Checks, all dbt tests:
   product, has not landed yet) never block. Their counts go to the expectation log too.
 """
 
-import os
 from collections.abc import Iterator, Mapping, Set
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import dagster as dg
@@ -35,7 +34,12 @@ from dagster_dbt import (
 )
 
 from project.lib.shop import ops
-from project.resources.dbt import collect_events, get_dbt_project, with_warehouse_metadata
+from project.resources.dbt import (
+    collect_events,
+    dbt_environment,
+    get_dbt_project,
+    with_warehouse_metadata,
+)
 from project.resources.warehouse import WarehouseResource
 
 SHOP_MODELS = "path:models/silver/shop path:models/gold/shop"
@@ -85,20 +89,11 @@ def dbt_build_args() -> list[str]:
     return ["build", "--indirect-selection", "cautious"]
 
 
-@contextmanager
-def run_id_for_dbt(run_id: str) -> Iterator[None]:
+def run_id_for_dbt(run_id: str) -> AbstractContextManager[None]:
     """The run's id where the models read it (`SHOP_RUN_ID`, macro `shop_run_id`): an
     environment variable rather than `--vars`, whose new value on every run would make
-    dbt re-parse the whole project (~2 s)."""
-    previous = os.environ.get(RUN_ID_ENV)
-    os.environ[RUN_ID_ENV] = run_id
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(RUN_ID_ENV, None)
-        else:
-            os.environ[RUN_ID_ENV] = previous
+    dbt re-parse the whole project."""
+    return dbt_environment({RUN_ID_ENV: run_id})
 
 
 @dbt_assets(
