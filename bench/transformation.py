@@ -320,7 +320,7 @@ def run_dagster(archive: Path, backend: str = "file") -> Run:
 
     with fresh_copy(archive, backend) as scratch:
         render_instance(scratch.env)
-        warm_dbt_parse(scratch.env)
+        warm_dbt_parse({**scratch.env, **month_window()})
         started = time.time()
         log = log_path("dagster", archive, backend)
         m = measured(materialize(selections.TRANSFORMATION, PARTITION), scratch.env, log)
@@ -345,15 +345,20 @@ def dagster_phases(log: str, started: float, ended: float) -> str:
     )
 
 
+def month_window() -> dict[str, str]:
+    """The month's window where the models read it, as the Dagster asset passes it."""
+    from project.defs.pncp.transformation import WINDOW_ENV
+
+    return {WINDOW_ENV["min_date"]: str(MONTH[0]), WINDOW_ENV["max_date"]: str(MONTH[-1])}
+
+
 def run_dbt_build(archive: Path) -> Run:
     """The same dbt build and Parquet exports without Dagster (its start-up excluded)."""
     # Read here, not in the child: these modules import Dagster, whose import time is
     # exactly what this workload leaves out.
     from project.defs.pncp.exports import EXPORTS
-    from project.defs.pncp.transformation import WINDOW_ENV
 
-    # The month's window where the models read it, as the Dagster asset passes it.
-    window = {WINDOW_ENV["min_date"]: str(MONTH[0]), WINDOW_ENV["max_date"]: str(MONTH[-1])}
+    window = month_window()
     plan = {
         "dbt_args": ["build"],
         "exports": [[e.model, e.month_column, e.order_by] for e in EXPORTS],
