@@ -151,19 +151,20 @@ def keep_parse(invocation: Any, saved: Path) -> None:
     written = folder / _PARSE_FILE
     if not written.exists():
         return
+    tmp = None
     try:
         saved.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            written.open("rb") as source,
-            tempfile.NamedTemporaryFile(dir=saved.parent, suffix=".tmp", delete=False) as tmp,
-        ):
-            shutil.copyfileobj(source, tmp)
-        os.replace(tmp.name, saved)
+        with tempfile.NamedTemporaryFile(dir=saved.parent, suffix=".tmp", delete=False) as out:
+            tmp = Path(out.name)
+            with written.open("rb") as source:
+                shutil.copyfileobj(source, out)
+        os.replace(tmp, saved)
         kept = sorted(saved.parent.glob("*.msgpack"), key=_mtime, reverse=True)
         for old in kept[PARSE_CACHE_KEEP:]:
             old.unlink(missing_ok=True)
     except OSError:  # a parse not kept costs the next invocation a full parse, no more
-        return
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _mtime(path: Path) -> float:
@@ -194,10 +195,12 @@ class WarehouseDbtResource(DbtCliResource):
             context=kwargs.get("context")
         )
         saved = saved_parse_path(project_dir, self.target)
-        if saved.exists():
-            folder = target_path if target_path.is_absolute() else project_dir / target_path
+        folder = target_path if target_path.is_absolute() else project_dir / target_path
+        try:
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(saved, folder / _PARSE_FILE)
+        except FileNotFoundError:  # none kept yet (or pruned just now): dagster-dbt's copy
+            pass
         invocation = super().cli(args, target_path=target_path, **kwargs)
         invocation.saved_parse = saved  # collect_events keeps the new parse there
         return invocation
