@@ -123,7 +123,9 @@ def dbt_environment(values: Mapping[str, str]) -> Iterator[None]:
 # parse itself (profile, target, vars, file hashes): a wrong one costs a full parse, never
 # a wrong manifest.
 PARSE_CACHE_DIR = "partial_parse"
-PARSE_CACHE_KEEP = 16  # newest saved parses kept; older ones are removed
+# Newest saved parses kept (1.3 MB each), older ones removed: a deployment has one or two
+# profiles, the test suite one per warehouse it builds (31 dbt invocations in all).
+PARSE_CACHE_KEEP = 64
 # What profiles.yml reads.
 _PROFILE_ENV = (
     "DBT_TARGET",
