@@ -31,13 +31,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
 from project.lib import extensions
-from project.settings import (
-    DBT_LAKE_ENV,
-    DBT_WAREHOUSE_ENV,
-    PROJECT_ROOT,
-    Settings,
-    get_settings,
-)
+from project.settings import PROJECT_ROOT, Settings, get_settings
 
 if TYPE_CHECKING:
     from project.resources.warehouse import WarehouseResource
@@ -118,28 +112,43 @@ def dbt_environment(values: Mapping[str, str]) -> Iterator[None]:
 # warehouse path, the lake target. The one dagster-dbt copies into every invocation is the
 # code location's `dbt parse`, made once when the sources change, so a deployment whose
 # warehouse is not the default file would re-parse fully on every run. So each
-# invocation's own saved parse is kept under a key of the environment the profile reads,
-# and the next invocation with that environment starts from it. dbt checks the saved
-# parse itself (profile, target, vars, file hashes): a wrong one costs a full parse, never
-# a wrong manifest.
+# invocation's own saved parse is kept under a key of its target and the environment
+# variables that target's output reads, and the next invocation with those starts from it.
+# dbt checks the saved parse itself (profile, target, vars, file hashes): a wrong one costs
+# a full parse, never a wrong manifest.
 PARSE_CACHE_DIR = "partial_parse"
 # Newest saved parses kept (1.3 MB each), older ones removed: a deployment has one or two
 # profiles, the test suite one per warehouse it builds (31 dbt invocations in all).
 PARSE_CACHE_KEEP = 64
-# What profiles.yml reads.
-_PROFILE_ENV = (
-    "DBT_TARGET",
-    DBT_WAREHOUSE_ENV,
-    "WAREHOUSE_PATH",
-    *DBT_LAKE_ENV.values(),
-    extensions.ENV_VAR,
-)
 _PARSE_FILE = "partial_parse.msgpack"
+# `env_var('NAME')` or `env_var('NAME', 'default')` in profiles.yml.
+_ENV_VAR = re.compile(r"""env_var\(\s*['"](\w+)['"](?:\s*,\s*['"]([^'"]*)['"])?""")
 
 
-def saved_parse_path(project_dir: Path, target: str | None) -> Path:
-    """Where the partial parse for this process's profile environment and `target` is kept."""
-    described = json.dumps([target, [os.environ.get(name) for name in _PROFILE_ENV]])
+@lru_cache(maxsize=8)
+def _profile(profiles_yml: Path, mtime: float) -> dict[str, Any]:
+    """The first (only) profile of profiles.yml, as written (`mtime`: re-read on change)."""
+    import yaml
+
+    return next(iter(yaml.safe_load(profiles_yml.read_text()).values()))
+
+
+def profile_environment(profiles_yml: Path, target: str | None) -> list[tuple[str, str | None]]:
+    """The target the invocation uses and each environment variable its output reads, with
+    its value here: what makes dbt's profile hash differ, and nothing else (a lake's
+    variables left in the environment must not make a file target's key differ)."""
+    profile = _profile(profiles_yml, profiles_yml.stat().st_mtime)
+    if target is None:
+        named = _ENV_VAR.search(str(profile.get("target", "")))
+        target = os.environ.get(named[1], named[2]) if named else str(profile.get("target"))
+    output = json.dumps(profile.get("outputs", {}).get(target), sort_keys=True)
+    names = sorted({found[1] for found in _ENV_VAR.finditer(output)})
+    return [("target", target), *((name, os.environ.get(name)) for name in names)]
+
+
+def saved_parse_path(project_dir: Path, profiles_dir: Path, target: str | None) -> Path:
+    """Where the partial parse for `target` and the environment its profile reads is kept."""
+    described = json.dumps(profile_environment(profiles_dir / "profiles.yml", target))
     key = hashlib.sha256(described.encode()).hexdigest()[:16]
     return project_dir / "target" / PARSE_CACHE_DIR / f"{key}.msgpack"
 
@@ -196,11 +205,16 @@ class WarehouseDbtResource(DbtCliResource):
         target_path = kwargs.pop("target_path", None) or self._get_unique_target_path(
             context=kwargs.get("context")
         )
-        saved = saved_parse_path(project_dir, self.target)
+        profiles_dir = Path(self.profiles_dir) if self.profiles_dir else project_dir
+        try:
+            saved = saved_parse_path(project_dir, profiles_dir, self.target)
+        except Exception:  # an unreadable profiles.yml: dbt reports it, the run is not ours
+            saved = None
         folder = target_path if target_path.is_absolute() else project_dir / target_path
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(saved, folder / _PARSE_FILE)
+            if saved is not None:
+                shutil.copyfile(saved, folder / _PARSE_FILE)
         except FileNotFoundError:  # none kept yet (or pruned just now): dagster-dbt's copy
             pass
         invocation = super().cli(args, target_path=target_path, **kwargs)

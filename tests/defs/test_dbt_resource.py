@@ -66,12 +66,18 @@ def test_a_parse_is_kept_per_profile_environment_and_replaced_whole(
 ) -> None:
     """dbt re-parses everything when its saved parse was made with another profile (another
     warehouse path, the lake): each profile environment keeps its own, newest first."""
+    profiles = get_dbt_project().profiles_dir  # the project's own profiles.yml
     monkeypatch.setenv("DBT_WAREHOUSE_PATH", str(tmp_path / "a.duckdb"))
-    first = saved_parse_path(tmp_path, "dev")
-    assert saved_parse_path(tmp_path, "dev") == first
-    assert saved_parse_path(tmp_path, "lake") != first
+    monkeypatch.delenv("DBT_TARGET", raising=False)
+    first = saved_parse_path(tmp_path, profiles, "dev")
+    assert saved_parse_path(tmp_path, profiles, "dev") == first
+    assert saved_parse_path(tmp_path, profiles, None) == first, "the profile's default target"
+    assert saved_parse_path(tmp_path, profiles, "lake") != first
+    # A lake's variables left in the environment are not the file target's business.
+    monkeypatch.setenv("DBT_LAKE_CATALOG", "host=elsewhere")
+    assert saved_parse_path(tmp_path, profiles, "dev") == first
     monkeypatch.setenv("DBT_WAREHOUSE_PATH", str(tmp_path / "b.duckdb"))
-    assert saved_parse_path(tmp_path, "dev") != first
+    assert saved_parse_path(tmp_path, profiles, "dev") != first
 
     run = tmp_path / "run"
     run.mkdir()
