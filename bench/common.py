@@ -431,12 +431,10 @@ if failure is not None:
 """
 
 
-def warm_dbt_parse(env: dict[str, str]) -> float:
+def warm_dbt_parse(env: dict[str, str]) -> None:
     """A `dbt parse` with the settings `env` gives (and the window it holds, if any),
     through the project's dbt resource, so the measured runs start from a parse kept for
     their profile as every run of a deployment but its first does (project/resources/
-    dbt.py). Not timed by the caller; returns its seconds."""
-    started = time.monotonic()
+    dbt.py). Setup, not timed."""
     command = [sys.executable, "-c", WARM_PARSE]
     subprocess.run(command, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
-    return time.monotonic() - started

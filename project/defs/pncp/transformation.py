@@ -104,9 +104,7 @@ def pncp_dbt_models(
     with warehouse.lease(context), window_for_dbt(partition_window(context)):
         invocation = dbt.cli(["build"], context=context)
         events, failure = collect_events(invocation)
-        # The metadata is read under the lease; the ~100 events are handed to Dagster after
-        # it is given back (4-6 s of writes to a SQLite instance no other writer waits on).
-        outputs = list(with_warehouse_metadata(context, invocation, events, warehouse))
+        outputs = with_warehouse_metadata(context, invocation, events, warehouse)
     yield from outputs
     if failure is not None:
         raise failure

@@ -114,8 +114,7 @@ def shop_dbt_models(
             events = with_expectation_results(context.run.run_id, events, warehouse, blocking)
         except Exception as exc:  # the build stands; its counts stay in the log
             context.log.warning(f"expectation results not read: {type(exc).__name__}: {exc}")
-        # Read under the lease, handed to Dagster after it is given back (as PNCP's).
-        outputs = list(with_warehouse_metadata(context, invocation, events, warehouse))
+        outputs = with_warehouse_metadata(context, invocation, events, warehouse)
     yield from outputs
     if failure is not None:
         raise failure
