@@ -29,7 +29,9 @@ from project.simulators.shop import ShopSpec, generate
 LOCATION = Path(__file__).parent / "locations" / "shop_location.py"
 LOCATION_NAME = "shop_daemon_test"
 BIN = Path(sys.executable).parent
-DEADLINE_S = 240
+# Each stage (code server up, each batch in silver, the runs' end) gets its own budget: a
+# whole-test deadline failed on a slow shared machine where the test took 1.8x its usual time.
+STAGE_S = 300
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +59,14 @@ def _silver(warehouse: Path) -> dict[str, int] | None:
         return None
 
 
-def _wait_for(
-    predicate: Callable[[], bool], processes: dict, logs: dict, deadline: float, what: str
-) -> None:
+def _wait_for(predicate: Callable[[], bool], processes: dict, logs: dict, what: str) -> None:
+    deadline = time.monotonic() + STAGE_S
     while not predicate():
         for name, process in processes.items():
             assert process.poll() is None, f"{name} exited: {logs[name].read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"{what} not reached in time"
+        assert time.monotonic() < deadline, (
+            f"{what} not reached in {STAGE_S} s; daemon log: {logs['daemon'].read_text()[-3000:]}"
+        )
         time.sleep(1)
 
 
@@ -94,7 +97,6 @@ def test_new_landing_files_reach_bronze_and_silver_under_the_daemon(
     }  # fmt: skip
     first = generate(landing, ShopSpec(orders=60, seed=7, batch=1))
     processes: dict[str, subprocess.Popen] = {}
-    deadline = time.monotonic() + DEADLINE_S
     try:
         for name, command in commands.items():
             processes[name] = subprocess.Popen(
@@ -103,6 +105,7 @@ def test_new_landing_files_reach_bronze_and_silver_under_the_daemon(
             )  # fmt: skip
             if name == "code_server":
                 client = DagsterGrpcClient(port=port, host="127.0.0.1")
+                deadline = time.monotonic() + STAGE_S
                 while True:
                     try:
                         client.ping("ready?")
@@ -113,16 +116,16 @@ def test_new_landing_files_reach_bronze_and_silver_under_the_daemon(
                         time.sleep(0.5)
         first_files = {p.relative_to(landing).as_posix() for p in first.files["orders"]}
         _wait_for(lambda: set(_silver(settings.warehouse) or {}) == first_files,
-                  processes, logs, deadline, "the first batch in silver")  # fmt: skip
+                  processes, logs, "the first batch in silver")  # fmt: skip
         # A second batch lands while the daemon runs: it follows without anything else.
         second = generate(landing, ShopSpec(orders=40, seed=7, batch=2))
         both = first_files | {p.relative_to(landing).as_posix() for p in second.files["orders"]}
         _wait_for(lambda: set(_silver(settings.warehouse) or {}) == both,
-                  processes, logs, deadline, "the second batch in silver")  # fmt: skip
+                  processes, logs, "the second batch in silver")  # fmt: skip
         # Silver is committed before the run's gold models: let the run end before stopping.
         with dg.DagsterInstance.from_config(str(home)) as instance:
             _wait_for(lambda: all(r.is_finished for r in instance.get_runs()),
-                      processes, logs, deadline, "the runs' end")  # fmt: skip
+                      processes, logs, "the runs' end")  # fmt: skip
     finally:
         for process in reversed(processes.values()):  # the daemon first
             stop_process_group(process)
