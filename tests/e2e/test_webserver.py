@@ -93,6 +93,19 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _run_worker(step_pid: int) -> int:
+    """The run worker of step `step_pid`: its parent, or its parent's parent when the step
+    was forked from the run's fork server (project/defs/ops/runtime.py)."""
+    parent = _parent(step_pid)
+    if b"forkserver" in Path(f"/proc/{parent}/cmdline").read_bytes():
+        return _parent(parent)
+    return parent
+
+
 def _holder_pid(home: Path, run_id: str, timeout_s: float = 180) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -112,8 +125,8 @@ def test_a_ui_run_killed_holding_the_warehouse_does_not_block_the_next_one(
     victim = dagster_dev.launch(STAGING, "2024-07-01")
     step_pid = _holder_pid(dagster_dev.home, victim)
     time.sleep(1.0)  # dbt under way in the warehouse step
-    run_worker = int(Path(f"/proc/{step_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    for pid in _descendants(run_worker):  # the machine lost: run worker, step, dbt
+    run_worker = _run_worker(step_pid)
+    for pid in _descendants(run_worker):  # the machine lost: run worker, fork server, step, dbt
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
