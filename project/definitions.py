@@ -9,8 +9,8 @@ loaded by `load_from_defs_folder`; what applies to all of them is decided here, 
 - the per-run metrics hooks on every asset (`defs/ops/metrics.py`);
 - the OpenLineage hooks on every asset (`defs/ops/lineage.py`): run events per
   materialization, to files under `data/lineage/events/` or an OpenLineage endpoint;
-- the step executor (`DAGSTER_EXECUTOR`: multiprocess, or Celery workers;
-  `defs/ops/runtime.py`).
+- the step executor (`DAGSTER_EXECUTOR`: multiprocess, its steps forked from a per-run
+  server with the code location preloaded, or Celery workers; `defs/ops/runtime.py`).
 
 Policy and hooks are mapped over the loaded assets with Dagster's own copy of the
 definitions, so the component tree and every other field stay as the loader built them.
