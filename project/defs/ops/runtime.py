@@ -53,6 +53,10 @@ def forkserver_executor() -> dg.ExecutorDefinition:
     preload = preloaded_modules()
 
     def with_forkserver(config: dict) -> dict:
+        unknown = sorted(set(config) - {"multiprocess", "in_process"})
+        if unknown:  # the schema is open, so a misspelt key would otherwise be ignored
+            raise ValueError(f"execution config: unknown key(s) {unknown}; use multiprocess "
+                             "or in_process")  # fmt: skip
         if "in_process" in config:
             return config
         forked = {"start_method": {"forkserver": {"preload_modules": preload}}}

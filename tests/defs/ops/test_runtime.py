@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.reconstruct import ReconstructableJob
 
 from project.defs.ops.runtime import forkserver_executor, preloaded_modules
@@ -83,3 +84,12 @@ def test_a_run_config_can_choose_another_start_method(
     spawn = {"execution": {"config": {"multiprocess": {"start_method": {"spawn": {}}}}}}
     steps = _steps(instance, tmp_path, spawn)
     assert not any("forkserver" in step["parent"] for step in steps), steps
+
+
+def test_a_misspelt_executor_key_is_refused_not_ignored(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    with pytest.raises(dg.DagsterConfigMappingFunctionError) as raised:
+        _steps(instance, tmp_path, {"execution": {"config": {"multiproces": {}}}})
+    assert "unknown key(s) ['multiproces']" in str(raised.value.__cause__)
+    assert not (tmp_path / "first_step.json").exists()
