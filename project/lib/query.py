@@ -127,7 +127,10 @@ def sandboxed_reader(
         "autoinstall_known_extensions": "false",
         "autoload_known_extensions": "false",
     }
-    with warehouse.connection(target, read_only=True, wait_s=wait_s, config=config) as conn:
+    # Private: the settings locked below are its DuckDB's, which no other connection shares.
+    with warehouse.connection(
+        target, read_only=True, wait_s=wait_s, config=config, private=True
+    ) as conn:
         readable = [f"{directory}/" for directory in readable_directories(target)]
         # allowed_directories can only be set once the database runs; external access is
         # switched off after it, and then nothing may change the configuration again.

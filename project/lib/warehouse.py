@@ -161,16 +161,19 @@ def connect(
     read_only: bool = False,
     wait_s: float = 60.0,
     config: dict[str, str] | None = None,
+    private: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, waiting with jittered backoff while another process holds its lock.
 
     `config` takes DuckDB settings such as `memory_limit` (DuckDB's default, 80% of RAM,
     lets a long extraction keep every block it wrote in memory), over the project's
     extension settings (`project.lib.extensions`: its extensions load by name, offline).
+    `private`: a DuckDB no other connection of the process shares, for a caller that
+    changes its settings (a file's connections always are).
     """
     target = as_target(where)
     if target.is_lake:
-        return _connect_lake(target, read_only=read_only, config=config)
+        return _connect_lake(target, read_only=read_only, private=private, config=config)
     path = target.path
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,29 +202,33 @@ def connect(
 
 
 def _connect_lake(
-    target: Target, *, read_only: bool, config: dict[str, str] | None
+    target: Target, *, read_only: bool, private: bool, config: dict[str, str] | None
 ) -> duckdb.DuckDBPyConnection:
     """A connection with the lake attached as `warehouse` and in use.
 
-    Writers get a cursor on one DuckDB per process and lake: opening a DuckDB verifies the
-    ducklake and postgres extensions' signatures (~78 MB) and attaching reads the catalog,
-    0.3-1 s that a Dagster step would otherwise pay on every connection (a dozen in one
-    extraction run). Readers get a DuckDB of their own with the lake attached READ_ONLY,
-    which they may lock down further (the query sandbox).
+    A cursor on one DuckDB per process, lake and mode (the lake attached READ_ONLY for
+    readers): opening a DuckDB verifies the ducklake and postgres extensions' signatures
+    (~78 MB) and attaching reads the catalog, 0.3-1 s that a Dagster step would otherwise
+    pay on every connection (a dozen in one extraction run; a month's transformation opened
+    six readers, 1.6 s). Each transaction reads the catalog's newest snapshot, so a cached
+    DuckDB sees what other processes committed since, tables they created or replaced
+    included. `private` gives a DuckDB of its own, which its user may lock down (the query
+    sandbox: its settings are the whole DuckDB's).
     """
     url = target.catalog_url()
-    if read_only:
-        return _open_lake(target, url, read_only=True, config=config)
-    key = (url, target.catalog_schema, str(target.path), tuple(sorted((config or {}).items())))
+    if private:
+        return _open_lake(target, url, read_only=read_only, config=config)
+    settings = tuple(sorted((config or {}).items()))
+    key = (url, target.catalog_schema, str(target.path), read_only, settings)
     with _lakes_lock:
-        root = _lakes.pop(key, None) or _open_lake(target, url, read_only=False, config=config)
+        root = _lakes.pop(key, None) or _open_lake(target, url, read_only=read_only, config=config)
         _lakes[key] = root  # most recently used last
         while len(_lakes) > _MAX_LAKES:
             _lakes.pop(next(iter(_lakes))).close()
         return cursor_of(root)
 
 
-# Process-wide DuckDBs with a lake attached, by (catalog, schema, data path, settings).
+# Process-wide DuckDBs with a lake attached, by (catalog, schema, data path, mode, settings).
 _lakes: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _lakes_lock = threading.Lock()
 _MAX_LAKES = 4
@@ -301,9 +308,10 @@ def connection(
     read_only: bool = False,
     wait_s: float = 60.0,
     config: dict[str, str] | None = None,
+    private: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """`connect` as a context manager that always closes (releasing the file lock)."""
-    conn = connect(where, read_only=read_only, wait_s=wait_s, config=config)
+    conn = connect(where, read_only=read_only, wait_s=wait_s, config=config, private=private)
     try:
         yield conn
     finally:
