@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     pncp_rate_limit_per_s: float = Field(4.0, ge=0, alias="PNCP_RATE_LIMIT_PER_S")
     pncp_timeout_s: float = Field(30.0, gt=0, alias="PNCP_TIMEOUT_S")
     pncp_max_retries: int = Field(5, ge=0, le=20, alias="PNCP_MAX_RETRIES")
+    # Extraction steps mostly wait (the API, commits): at this CPU niceness they leave the
+    # cores to CPU-bound runs beside them (project/lib/priority.py). 0 = as started.
+    pncp_extraction_nice: int = Field(10, ge=0, le=19, alias="PNCP_EXTRACTION_NICE")
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
     log_json_path: Path | None = Field(None, alias="LOG_JSON_PATH")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")

@@ -90,6 +90,10 @@ def _isolated_settings(
     base = tmp_path_factory.mktemp("platform")
     monkeypatch.setenv("PLATFORM_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(base / "dagster_home"))
+    # An extraction step lowers its process's CPU priority, which cannot be raised back:
+    # in the test's own process that would slow every later test of this worker. Tests
+    # that run steps in processes of their own set it (tests/e2e/test_warehouse_sharing.py).
+    monkeypatch.setenv("PNCP_EXTRACTION_NICE", "0")
     for name in (
         "WAREHOUSE_PATH",
         "WAREHOUSE_BACKEND",

@@ -32,16 +32,33 @@ class PncpClientResource(dg.ConfigurableResource):
         None, description="Request starts per second, 0 = no limit (PNCP_RATE_LIMIT_PER_S)."
     )
     max_retries: int | None = Field(None, description="Retries per page (PNCP_MAX_RETRIES).")
+    cpu_niceness: int | None = Field(
+        None,
+        ge=0,
+        le=19,
+        description="CPU niceness of an extraction step, 0 = unchanged (PNCP_EXTRACTION_NICE).",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PncpClientResource:
         """The resource showing `settings`' values (everything but the token)."""
         client = ClientSettings.from_settings(settings)
-        return cls(**client.model_dump(include=set(cls.model_fields)))
+        return cls(
+            **client.model_dump(include=set(cls.model_fields)),
+            cpu_niceness=settings.pncp_extraction_nice,
+        )
 
     def client_settings(self) -> ClientSettings:
         """The library's settings: the platform settings, with this resource's values."""
-        overrides = {name: getattr(self, name) for name in type(self).model_fields}
+        overrides = {
+            name: getattr(self, name) for name in type(self).model_fields if name != "cpu_niceness"
+        }
         return ClientSettings.from_settings(
             get_settings(), **{k: v for k, v in overrides.items() if v is not None}
         )
+
+    def step_niceness(self) -> int:
+        """The CPU niceness an extraction step runs at (this resource's, or the settings')."""
+        if self.cpu_niceness is not None:
+            return self.cpu_niceness
+        return get_settings().pncp_extraction_nice

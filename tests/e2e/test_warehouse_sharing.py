@@ -13,6 +13,7 @@ days one after the other gives.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -82,6 +83,8 @@ def test_a_backfill_and_another_months_transformation_share_the_warehouse(
             # The defaults towards the real API (politeness): 4 requests at a time, 4 a second.
             "PNCP_MAX_CONCURRENCY": "4",
             "PNCP_RATE_LIMIT_PER_S": "4",
+            # The default: the backfill's steps leave the cores to the transformation.
+            "PNCP_EXTRACTION_NICE": "10",
         }
         subprocess.run([sys.executable, "-m", "project.lib.instance"], env=env, check=True)
 
@@ -111,6 +114,7 @@ def test_a_backfill_and_another_months_transformation_share_the_warehouse(
         # waited at most one round of commits.
         assert use["warehouse_gave_way"] >= 1
         assert use["warehouse_longest_round_s"] < 5
+        assert use["cpu_niceness"] == max(10, os.getpriority(os.PRIO_PROCESS, 0))
 
         sequential = tmp_path / "sequential" / "warehouse.duckdb"
         _extract(sequential, fast.base_url, OTHER_MONTH_DAYS)

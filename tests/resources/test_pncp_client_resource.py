@@ -64,3 +64,19 @@ def test_a_value_set_on_the_resource_overrides_its_setting() -> None:
     client = PncpClientResource(max_retries=9).client_settings()
     assert client.max_retries == 9
     assert client.max_concurrency == 12  # the rest from the settings
+
+
+def test_an_extraction_steps_niceness_comes_from_the_settings_or_the_runs_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PNCP_EXTRACTION_NICE", "12")
+    get_settings.cache_clear()
+    resource = PncpClientResource.from_settings(load_settings())
+    assert resource.cpu_niceness == 12  # shown in the UI as the settings give it
+    assert PncpClientResource().step_niceness() == 12
+    overridden = PncpClientResource(cpu_niceness=0)  # a run's config: unchanged priority
+    assert overridden.step_niceness() == 0
+    assert overridden.client_settings() == resource.client_settings()
+    monkeypatch.setenv("PNCP_EXTRACTION_NICE", "20")
+    with pytest.raises(ValueError, match="PNCP_EXTRACTION_NICE"):
+        load_settings()

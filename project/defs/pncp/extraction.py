@@ -23,6 +23,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from project.defs.pncp.partitions import daily
+from project.lib import priority
 from project.lib.metrics import record_metrics
 from project.lib.pncp.archive import WarehouseUse
 from project.lib.pncp.endpoints import ENDPOINTS, Endpoint
@@ -181,9 +182,12 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         settings = pncp.client_settings()
         days = _days(context)
         span = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
+        # It mostly waits on the API: CPU-bound runs beside it go first (project/lib/priority.py).
+        nice = priority.lower_priority(pncp.step_niceness())
         context.log.info(
-            f"{endpoint.name} {span}: calling the PNCP API at {settings.host}",
-            extra={"api_host": settings.host},
+            f"{endpoint.name} {span}: calling the PNCP API at {settings.host} "
+            f"(CPU niceness {nice})",
+            extra={"api_host": settings.host, "cpu_niceness": nice},
         )
         sessions = warehouse.sessions(context)
         use = WarehouseUse()
@@ -198,6 +202,7 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
                     use=use,
                 )
             metadata = _metadata(outcomes) | {
+                "cpu_niceness": nice,
                 # Rounds of commits and their time: nobody waits longer than one round.
                 "warehouse_rounds": use.sessions,
                 "warehouse_commit_s": round(use.held_s, 3),
