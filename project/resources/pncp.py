@@ -58,7 +58,12 @@ class PncpClientResource(dg.ConfigurableResource):
         )
 
     def step_niceness(self) -> int:
-        """The CPU niceness an extraction step runs at (this resource's, or the settings')."""
+        """The CPU niceness an extraction step runs at: this resource's, or the settings'.
+
+        The settings' is not applied on Celery (0): a worker's process runs other steps
+        after this one, and would keep the lower priority (project/lib/priority.py).
+        """
         if self.cpu_niceness is not None:
             return self.cpu_niceness
-        return get_settings().pncp_extraction_nice
+        settings = get_settings()
+        return 0 if settings.dagster_executor == "celery" else settings.pncp_extraction_nice

@@ -77,6 +77,11 @@ def test_an_extraction_steps_niceness_comes_from_the_settings_or_the_runs_config
     overridden = PncpClientResource(cpu_niceness=0)  # a run's config: unchanged priority
     assert overridden.step_niceness() == 0
     assert overridden.client_settings() == resource.client_settings()
+    # A Celery worker's process runs other steps next: only an explicit value applies there.
+    monkeypatch.setenv("DAGSTER_EXECUTOR", "celery")
+    get_settings.cache_clear()
+    assert PncpClientResource().step_niceness() == 0
+    assert PncpClientResource(cpu_niceness=5).step_niceness() == 5
     monkeypatch.setenv("PNCP_EXTRACTION_NICE", "20")
     with pytest.raises(ValueError, match="PNCP_EXTRACTION_NICE"):
         load_settings()
