@@ -41,6 +41,9 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 # stays readable.
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The command runs its runs one after another in its own process: an extraction there
+# keeps its priority, or the transformation after it would run at the lowered one.
+KEEP_PRIORITY = {"resources": {"pncp": {"config": {"cpu_niceness": 0}}}}
 
 
 def raw_selection(endpoints: Sequence[str], all_endpoints: Sequence[str]) -> str:
@@ -234,9 +237,12 @@ class Launcher:
         started = time.monotonic()
         run_id = make_new_run_id()
         display = self.progress(run, run_id)
+        run_config = (QUIET_RUN_CONFIG if display.live else RUN_CONFIG) | run.run_config
+        if any(key.path[:2] == ["pncp", "raw"] for key in run.keys):
+            run_config |= KEEP_PRIORITY
         with _stdout_to_stderr(), display:
             result = self.job.execute_in_process(
-                run_config=(QUIET_RUN_CONFIG if display.live else RUN_CONFIG) | run.run_config,
+                run_config=run_config,
                 instance=self.instance,
                 partition_key=run.partition_key,
                 asset_selection=list(run.keys),

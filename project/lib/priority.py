@@ -33,13 +33,15 @@ def lower_priority(to: int) -> int:
         raise ValueError(f"niceness must be 0-{MAX_NICENESS}, not {to}")
     if to <= niceness():
         return niceness()
-    if not _TASKS.is_dir():
-        os.nice(to - niceness())
-        return niceness()
-    for task in _TASKS.iterdir():
-        # A thread may end between the listing and the call.
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            tid = int(task.name)
-            if os.getpriority(os.PRIO_PROCESS, tid) < to:
-                os.setpriority(os.PRIO_PROCESS, tid, to)
+    # A sandbox may refuse (seccomp): the work runs at the priority it has, never fails.
+    with contextlib.suppress(PermissionError):
+        if not _TASKS.is_dir():
+            os.nice(to - niceness())
+            return niceness()
+        for task in _TASKS.iterdir():
+            # A thread may end between the listing and the call.
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                tid = int(task.name)
+                if os.getpriority(os.PRIO_PROCESS, tid) < to:
+                    os.setpriority(os.PRIO_PROCESS, tid, to)
     return niceness()

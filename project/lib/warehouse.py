@@ -231,12 +231,14 @@ def _connect_lake(
 # Process-wide DuckDBs with a lake attached, by (catalog, schema, data path, mode, settings).
 _lakes: dict[tuple, duckdb.DuckDBPyConnection] = {}
 _lakes_lock = threading.Lock()
-_MAX_LAKES = 4
+# A process holds one or two per lake (writers; readers, with one more per `config`), and
+# closing one closes its cursors: enough room that no DuckDB in use is closed.
+_MAX_LAKES = 8
 
 
 def close_lakes() -> None:
-    """Close the process's lake DuckDBs (and their catalog connections): before the
-    catalog is dropped, or to see another process's schema changes from a new attach."""
+    """Close the process's lake DuckDBs (and their catalog connections), before the
+    catalog is dropped."""
     with _lakes_lock:
         while _lakes:
             _lakes.popitem()[1].close()

@@ -45,7 +45,7 @@ class PncpClientResource(dg.ConfigurableResource):
         client = ClientSettings.from_settings(settings)
         return cls(
             **client.model_dump(include=set(cls.model_fields)),
-            cpu_niceness=settings.pncp_extraction_nice,
+            cpu_niceness=_settings_niceness(settings),
         )
 
     def client_settings(self) -> ClientSettings:
@@ -58,12 +58,13 @@ class PncpClientResource(dg.ConfigurableResource):
         )
 
     def step_niceness(self) -> int:
-        """The CPU niceness an extraction step runs at: this resource's, or the settings'.
-
-        The settings' is not applied on Celery (0): a worker's process runs other steps
-        after this one, and would keep the lower priority (project/lib/priority.py).
-        """
+        """The CPU niceness an extraction step runs at: this resource's, or the settings'."""
         if self.cpu_niceness is not None:
             return self.cpu_niceness
-        settings = get_settings()
-        return 0 if settings.dagster_executor == "celery" else settings.pncp_extraction_nice
+        return _settings_niceness(get_settings())
+
+
+def _settings_niceness(settings: Settings) -> int:
+    """PNCP_EXTRACTION_NICE, but 0 on Celery: a worker's process runs other steps after an
+    extraction's, and would keep the lower priority (project/lib/priority.py)."""
+    return 0 if settings.dagster_executor == "celery" else settings.pncp_extraction_nice

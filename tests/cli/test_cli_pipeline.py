@@ -5,6 +5,7 @@ dry-run plan (nothing written) and retrying failed requests.
 from __future__ import annotations
 
 import math
+import os
 import socket
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,7 +33,10 @@ def _materialized_partitions(home: Path, key: str) -> set[str]:
 
 @pytest.mark.slow
 def test_extract_materializes_one_day_through_dagster(pncp, simulator_env, scalar) -> None:
-    result = pncp("extract", "--day", "2024-07-03", "--endpoint", "contratos")
+    # What a deployment sets; the command runs its runs in its own process, one after
+    # another, so an extraction there keeps the priority (a transformation may follow).
+    nice = {"PNCP_EXTRACTION_NICE": "10"}
+    result = pncp("extract", "--day", "2024-07-03", "--endpoint", "contratos", env=nice)
     assert result.code == 0, result.output
     settings = load_settings()
     (run,) = _runs(settings.dagster_home_path)
@@ -45,6 +49,12 @@ def test_extract_materializes_one_day_through_dagster(pncp, simulator_env, scala
     }
     archived = scalar(settings.warehouse, "SELECT sum(record_count) FROM raw.api_requests")
     assert archived == simulator_env["expected"]("contratos", "2024-07-03")
+    with dg.DagsterInstance.from_config(str(settings.dagster_home_path)) as instance:
+        (record,) = instance.fetch_materializations(
+            dg.AssetKey(["pncp", "raw", "contratos"]), limit=1
+        ).records
+    niceness = record.asset_materialization.metadata["cpu_niceness"].value
+    assert niceness == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 @pytest.mark.slow

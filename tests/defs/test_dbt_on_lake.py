@@ -55,11 +55,11 @@ def test_a_model_built_empty_on_a_lake_gets_statistics_and_stays_empty(
     """DuckLake 1.5.5 has no statistics for a table never written a row, and reads them
     from the catalog for every column of every query (macros/lake_stats_seeded.sql)."""
     settings = get_settings()
+    assert settings.dbt_target == "lake"
     dbt = build_dbt_resource(get_dbt_project(), target=settings.dbt_target)
-    for _ in range(2):  # built, then built again incrementally: still empty, still once
+    for _ in range(2):  # built, then built again incrementally: still empty
         invocation = dbt.cli(["run", "--select", EMPTY_MODEL], raise_on_error=True).wait()
         assert invocation.is_successful()
-    assert settings.dbt_target == "lake"
     assert _statistics(empty_archive_lake, EMPTY_MODEL) == [(0,)]
     with warehouse.connection(warehouse.target_from(settings), read_only=True) as conn:
         assert conn.execute(f"SELECT count(*) FROM staging.{EMPTY_MODEL}").fetchone() == (0,)

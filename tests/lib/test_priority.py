@@ -43,6 +43,8 @@ def test_every_thread_is_lowered_and_the_priority_is_not_raised_back() -> None:
         [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True, timeout=60
     )
     found = json.loads(done.stdout)
+    if found["want"] == priority.niceness():
+        pytest.skip("the tests already run at the lowest priority: nothing to lower")
     assert found["got"] == [found["want"]] * 4
 
 

@@ -81,6 +81,7 @@ def test_an_extraction_steps_niceness_comes_from_the_settings_or_the_runs_config
     monkeypatch.setenv("DAGSTER_EXECUTOR", "celery")
     get_settings.cache_clear()
     assert PncpClientResource().step_niceness() == 0
+    assert PncpClientResource.from_settings(load_settings()).step_niceness() == 0
     assert PncpClientResource(cpu_niceness=5).step_niceness() == 5
     monkeypatch.setenv("PNCP_EXTRACTION_NICE", "20")
     with pytest.raises(ValueError, match="PNCP_EXTRACTION_NICE"):

@@ -17,6 +17,7 @@ error, not "Exceeded max_retries": the last attempt the retry policy allows rais
 failure that asks for no retry.
 """
 
+import multiprocessing
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -144,6 +145,17 @@ def _checks(key: dg.AssetKey, outcomes: list[EndpointDay]) -> Iterator[dg.AssetC
         )
 
 
+def _alone_in_its_process(context: dg.AssetExecutionContext) -> bool:
+    """Whether a lower CPU priority for this process slows nothing but extraction: the step
+    has a process of its own (the multiprocess executor's), or its run, executed in one
+    process, materializes extractions only. A run of other assets in the same process
+    would keep the priority, which cannot be raised back."""
+    if multiprocessing.parent_process() is not None:
+        return True
+    selection = context.run.asset_selection
+    return bool(selection) and selection <= {raw_key(e) for e in ENDPOINTS.values()}
+
+
 def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
     key = raw_key(endpoint)
 
@@ -183,7 +195,11 @@ def build_extraction_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         days = _days(context)
         span = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
         # It mostly waits on the API: CPU-bound runs beside it go first (project/lib/priority.py).
-        nice = priority.lower_priority(pncp.step_niceness())
+        nice = (
+            priority.lower_priority(pncp.step_niceness())
+            if _alone_in_its_process(context)
+            else priority.niceness()
+        )
         context.log.info(
             f"{endpoint.name} {span}: calling the PNCP API at {settings.host} "
             f"(CPU niceness {nice})",
