@@ -238,7 +238,7 @@ class Launcher:
         run_id = make_new_run_id()
         display = self.progress(run, run_id)
         run_config = (QUIET_RUN_CONFIG if display.live else RUN_CONFIG) | run.run_config
-        if any(key.path[:2] == ["pncp", "raw"] for key in run.keys):
+        if run.extracts:  # the only runs whose steps lower it (project/defs/pncp/extraction.py)
             run_config |= KEEP_PRIORITY
         with _stdout_to_stderr(), display:
             result = self.job.execute_in_process(
