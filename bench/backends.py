@@ -341,16 +341,14 @@ def three_runs(archive: Path, backend: str, together: bool, url: str) -> ThreeRu
         # schedule refreshes it every day.
         warm_dbt_parse({**env, **transformation.month_window()})
         mode = "together" if together else "serialized"
-        before, busy_before = os.times(), _busy_jiffies()
+        busy_before = _busy_jiffies()
         started = time.monotonic()
         with tree_rss_peak() as tree:
             each = _run_processes(commands, env, together, DETAIL / f"{backend}-{mode}")
         seconds = time.monotonic() - started
-        after, busy_after = os.times(), _busy_jiffies()
+        busy_after = _busy_jiffies()
         rows = {**transformation.dbt_results(scratch), **_extracted(scratch)}
-    cpu = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
+    cpu = sum(t.cpu_s for t in each.values())
     busy, total = (a - b for a, b in zip(busy_after, busy_before, strict=True))
     cores = (os.cpu_count() or 1) * busy / total if total else 0.0
     return ThreeRuns(
